@@ -1,0 +1,151 @@
+"""Every exception crdtsync raises on purpose derives from :class:`CrdtsyncError`.
+
+The tree::
+
+    CrdtsyncError
+    ├── InvalidKeyError            a query key part is not str, int or a mapping of them
+    ├── InvalidValueError          a value cannot be stored in a document (not JSON-like)
+    ├── RoutingError               no route maps a key to a document, or a route is malformed
+    ├── QueryError
+    │   ├── CancelledError         a fetch was cancelled (``cancel_queries``, ``reset_queries``)
+    │   └── QueryNotFoundError     ``fetch_query`` without a ``query_fn`` and none registered
+    ├── MutationError
+    │   ├── MutationNotFoundError  no ``mutation_fn`` for a resumed mutation's key
+    │   └── ConflictError          a server version conflict the resolver could not settle
+    ├── ProtocolError              *we* received bytes that break the protocol (local side detects)
+    │   ├── FrameError             cannot decode a frame (truncated, wrong type, bad varint)
+    │   ├── VersionError           the peer speaks a protocol version we do not
+    │   └── MessageTooLargeError   a frame exceeds the configured size limit
+    ├── RemoteError                the *peer* told us something failed (a typed error message)
+    │   └── PermissionDeniedError  the peer refused an operation (read-only, bad token)
+    ├── TransportError             the connection failed or closed
+    ├── StorageError               a store could not read or write
+    │   └── CorruptStoreError      stored bytes do not decode; the store refuses to overwrite them
+    ├── AuthError                  a token is malformed, badly signed or expired
+    └── LimitExceededError         a configured limit (rate, queue, rooms, connections) was hit
+
+Errors raised by third-party libraries (pycrdt, websockets, sqlite3) are wrapped at the
+boundary where crdtsync calls them, with the original kept as ``__cause__``.
+
+User fetch and mutation functions raise whatever they like; those errors are stored on the
+query or mutation state unchanged. To mark one as a *client error* that must not be retried
+(the HTTP 4xx family), derive it from :class:`ClientError` or set ``retryable = False`` on it.
+"""
+
+from __future__ import annotations
+
+
+class CrdtsyncError(Exception):
+    """Root of every exception crdtsync raises on purpose."""
+
+
+class InvalidKeyError(CrdtsyncError, ValueError):
+    """A query key is not a non-empty sequence of str, int and mappings of them."""
+
+
+class InvalidValueError(CrdtsyncError, ValueError):
+    """A value cannot be stored in a CRDT document (only JSON-like data can)."""
+
+
+class RoutingError(CrdtsyncError):
+    """A key does not map to a document and path, or a route definition is malformed."""
+
+
+class QueryError(CrdtsyncError):
+    """Base of errors raised by the query layer itself."""
+
+
+class CancelledError(QueryError):
+    """A fetch was cancelled before it finished.
+
+    ``revert`` tells whether the query state was put back as it was before the fetch began;
+    ``silent`` tells whether observers should ignore it (a cancellation caused by a newer fetch).
+    """
+
+    def __init__(self, message: str = "query cancelled", *, revert: bool = False, silent: bool = False):
+        super().__init__(message)
+        self.revert = revert
+        self.silent = silent
+
+
+class QueryNotFoundError(QueryError):
+    """A query was fetched without a ``query_fn`` and no default is registered for its key."""
+
+
+class MutationError(CrdtsyncError):
+    """Base of errors raised by the mutation layer itself."""
+
+
+class MutationNotFoundError(MutationError):
+    """A paused mutation cannot resume: no ``mutation_fn`` is registered for its key."""
+
+
+class ConflictError(MutationError):
+    """A version conflict reported by the server that the resolver did not settle."""
+
+
+class ProtocolError(CrdtsyncError):
+    """The bytes we received break the protocol. Raised by the local side that detects it."""
+
+
+class FrameError(ProtocolError):
+    """A frame cannot be decoded: truncated, unknown message type, or malformed field."""
+
+
+class VersionError(ProtocolError):
+    """The peer announced a protocol version this side does not speak."""
+
+
+class MessageTooLargeError(ProtocolError):
+    """A frame is larger than the configured maximum message size."""
+
+
+class RemoteError(CrdtsyncError):
+    """The peer sent a typed error message. ``code`` is the machine-readable reason."""
+
+    def __init__(self, code: str, message: str = ""):
+        super().__init__(f"{code}: {message}" if message else code)
+        self.code = code
+        self.message = message
+
+
+class PermissionDeniedError(RemoteError):
+    """The peer refused an operation (for example a write on a read-only connection)."""
+
+
+class TransportError(CrdtsyncError):
+    """The connection failed, was refused, or closed."""
+
+
+class StorageError(CrdtsyncError):
+    """A store could not read or write."""
+
+
+class CorruptStoreError(StorageError):
+    """Stored bytes do not decode. The store refuses to write over them."""
+
+
+class AuthError(CrdtsyncError):
+    """A token is malformed, wrongly signed, expired, or does not grant the operation."""
+
+
+class LimitExceededError(CrdtsyncError):
+    """A configured limit (message rate, queue length, rooms, connections) was exceeded."""
+
+    def __init__(self, limit: str, message: str = ""):
+        super().__init__(f"{limit}: {message}" if message else limit)
+        self.limit = limit
+
+
+class ClientError(Exception):
+    """Base for errors a user's fetch or mutation raises that must not be retried (HTTP 4xx).
+
+    Not a :class:`CrdtsyncError`: it belongs to the user's code. Any exception with a
+    ``retryable`` attribute set to ``False`` is treated the same way.
+    """
+
+    retryable = False
+
+    def __init__(self, message: str = "", *, status: int | None = None):
+        super().__init__(message)
+        self.status = status

@@ -1,0 +1,412 @@
+"""The Replica owns the pycrdt documents that hold every cached value.
+
+Read and write by query key (routed to a document and a path by the :class:`Router`), or by
+document id and path. Writes are diffs: only the leaves that changed are written, all in one
+transaction, and writing an equal value produces no CRDT update at all. Every change carries
+an :class:`~crdtsync.origins.Origin`.
+
+Two kinds of listener see changes, always *after* the transaction has committed:
+
+- :meth:`Replica.watch` ``(doc_id, path, callback)``: ``callback(origin)`` runs once per
+  transaction that changed anything at, above or below ``path``. Routing by the first path
+  segment keeps a change to one entity from waking the watchers of the others.
+- :meth:`Replica.on_update` ``(callback)``: ``callback(doc_id, update, origin)`` with the
+  binary Yjs update of each transaction, for sync providers and persistence.
+
+Edit a document through :meth:`write`, :meth:`apply_update`, :meth:`batch` or :meth:`edit`,
+not through the ``Doc`` directly, so listeners run when the change is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pycrdt import Array, Doc, Map, Subscription
+
+from ..errors import RoutingError
+from ..origins import LOCAL, REMOTE, Origin
+from ..values import MISSING, check_value, decode, encode, strict_equal
+from .routing import Route, Router
+
+ROOT_NAME = "root"
+
+WatchCallback = Callable[[Origin], None]
+UpdateCallback = Callable[[str, bytes, Origin], None]
+DocCallback = Callable[[str], None]
+Path = tuple[str, ...]
+
+
+@dataclass(eq=False)
+class _Watch:
+    doc_id: str
+    path: Path
+    callback: WatchCallback
+
+
+@dataclass
+class _DocState:
+    doc: Doc[Any]
+    root: Map[Any]
+    subs: list[Subscription] = field(default_factory=list)
+    by_first: dict[str, set[_Watch]] = field(default_factory=dict)
+    whole: set[_Watch] = field(default_factory=set)
+
+
+def _related(a: Sequence[Any], b: Sequence[Any]) -> bool:
+    n = min(len(a), len(b))
+    return all(x == y for x, y in zip(a[:n], b[:n], strict=True))
+
+
+class Replica:
+    """Holds documents by id and routes query keys into them.
+
+    >>> r = Replica()
+    >>> r.write(("todos", 5), {"title": "buy milk", "done": False})
+    True
+    >>> r.read(("todos", 5))
+    {'title': 'buy milk', 'done': False}
+    >>> r.write(("todos", 5), {"title": "buy milk", "done": False})  # equal: no update
+    False
+    """
+
+    def __init__(self, *, router: Router | None = None, client_id: int | None = None):
+        self.router = router if router is not None else Router()
+        self._client_id = client_id
+        self._docs: dict[str, _DocState] = {}
+        self._update_listeners: list[UpdateCallback] = []
+        self._doc_listeners: list[DocCallback] = []
+        self._origin: Origin = LOCAL
+        self._pending_changes: list[tuple[str, tuple[Any, ...], Origin]] = []
+        self._pending_updates: list[tuple[str, bytes, Origin]] = []
+        self._batch_depth = 0
+        self._batch_stack: contextlib.ExitStack | None = None
+        self._batch_docs: set[str] = set()
+        self._flushing = False
+        self._closed = False
+        self._txn_count = 0  # committed transactions that changed something
+
+    # -- documents -------------------------------------------------------------------------
+    def doc(self, doc_id: str) -> Doc[Any]:
+        """The document ``doc_id``, created empty on first use."""
+        return self._state(doc_id).doc
+
+    def has_doc(self, doc_id: str) -> bool:
+        return doc_id in self._docs
+
+    def doc_ids(self) -> list[str]:
+        return list(self._docs)
+
+    def _state(self, doc_id: str) -> _DocState:
+        st = self._docs.get(doc_id)
+        if st is None:
+            if not isinstance(doc_id, str) or not doc_id:
+                raise RoutingError(f"a document id is a non-empty str, got {doc_id!r}")
+            doc: Doc[Any] = Doc(client_id=self._client_id) if self._client_id is not None else Doc()
+            root = doc.get(ROOT_NAME, type=Map[Any])
+            st = _DocState(doc, root)
+            # pycrdt inspects callback arity, so these are one-argument closures.
+            st.subs.append(root.observe_deep(self._deep_observer(doc_id)))
+            st.subs.append(doc.observe(self._txn_observer(doc_id)))
+            self._docs[doc_id] = st
+            for cb in list(self._doc_listeners):
+                cb(doc_id)
+        return st
+
+    def _deep_observer(self, doc_id: str) -> Callable[[list[Any]], None]:
+        return lambda events: self._on_deep(doc_id, events)
+
+    def _txn_observer(self, doc_id: str) -> Callable[[Any], None]:
+        return lambda event: self._on_txn(doc_id, event)
+
+    def _on_deep(self, doc_id: str, events: list[Any]) -> None:
+        origin = self._origin
+        for ev in events:
+            path = tuple(ev.path)
+            keys = getattr(ev, "keys", None)
+            if isinstance(keys, Mapping) and keys:
+                for k in keys:
+                    self._pending_changes.append((doc_id, (*path, k), origin))
+            else:
+                self._pending_changes.append((doc_id, path, origin))
+
+    def _on_txn(self, doc_id: str, event: Any) -> None:
+        self._txn_count += 1
+        self._pending_updates.append((doc_id, bytes(event.update), self._origin))
+
+    def route(self, key: Sequence[Any]) -> Route:
+        return self.router.resolve(key)
+
+    # -- reading -----------------------------------------------------------------------------
+    def read(self, key: Sequence[Any]) -> Any:
+        """The plain Python value stored for ``key``, or ``MISSING``."""
+        r = self.route(key)
+        return self.read_path(r.doc_id, r.path)
+
+    def read_path(self, doc_id: str, path: Sequence[str]) -> Any:
+        st = self._docs.get(doc_id)
+        if st is None:
+            return MISSING
+        node: Any = st.root
+        for seg in path:
+            if not isinstance(node, Map) or seg not in node:
+                return MISSING
+            node = node[seg]
+        return decode(node)
+
+    def raw(self, doc_id: str, path: Sequence[str]) -> Any:
+        """The pycrdt object at ``path`` (a ``Map``, ``Array``, ``Text`` or plain value), or MISSING."""
+        node: Any = self._state(doc_id).root
+        for seg in path:
+            if not isinstance(node, Map) or seg not in node:
+                return MISSING
+            node = node[seg]
+        return node
+
+    # -- writing -----------------------------------------------------------------------------
+    def write(self, key: Sequence[Any], value: Any, *, origin: Origin = LOCAL) -> bool:
+        """Diff-write ``value`` at ``key``'s location; True when anything changed."""
+        r = self.route(key)
+        return self.write_path(r.doc_id, r.path, value, depth=r.depth, origin=origin)
+
+    def write_path(
+        self,
+        doc_id: str,
+        path: Sequence[str],
+        value: Any,
+        *,
+        depth: int | None = None,
+        origin: Origin = LOCAL,
+    ) -> bool:
+        """Diff-write ``value`` at ``path`` of ``doc_id``; True when anything changed."""
+        if not path:
+            raise RoutingError("cannot write a value at the empty path (the root is a map)")
+        check_value(value)
+        with self._transaction(doc_id, origin) as st:
+            parent = self._parent(st.root, path, create=True)
+            return _set(parent, path[-1], value, depth)
+
+    def delete(self, key: Sequence[Any], *, origin: Origin = LOCAL) -> bool:
+        """Remove the value at ``key``'s location; True when there was one."""
+        r = self.route(key)
+        return self.delete_path(r.doc_id, r.path, origin=origin)
+
+    def delete_path(self, doc_id: str, path: Sequence[str], *, origin: Origin = LOCAL) -> bool:
+        if doc_id not in self._docs or not path:
+            return False
+        with self._transaction(doc_id, origin) as st:
+            parent = self._parent(st.root, path, create=False)
+            if parent is None or path[-1] not in parent:
+                return False
+            del parent[path[-1]]
+        return True
+
+    @staticmethod
+    def _parent(root: Map[Any], path: Sequence[str], *, create: bool) -> Any:
+        node = root
+        for i, seg in enumerate(path[:-1]):
+            child = node.get(seg)
+            if child is None and seg not in node:
+                if not create:
+                    return None
+                node[seg] = Map()
+                child = node[seg]
+            if not isinstance(child, Map):
+                raise RoutingError(
+                    f"path {tuple(path)!r} goes through {tuple(path[: i + 1])!r}, which holds a plain value"
+                )
+            node = child
+        return node
+
+    @contextlib.contextmanager
+    def edit(self, doc_id: str, *, origin: Origin = LOCAL) -> Iterator[Map[Any]]:
+        """Edit a document's root map directly, in one transaction tagged ``origin``.
+
+        Use it for rich types (``Text`` for an editor, say); listeners run when it exits.
+        """
+        with self._transaction(doc_id, origin) as st:
+            yield st.root
+
+    @contextlib.contextmanager
+    def batch(self, *, origin: Origin = LOCAL) -> Iterator[None]:
+        """Group writes: one transaction (and one update) per document, listeners run once at
+        the end. Nested batches join the outermost one and its origin."""
+        if self._batch_depth == 0:
+            self._batch_stack = contextlib.ExitStack()
+            self._batch_docs = set()
+            self._origin = origin
+        self._batch_depth += 1
+        try:
+            yield
+        finally:
+            self._batch_depth -= 1
+            if self._batch_depth == 0:
+                stack, self._batch_stack = self._batch_stack, None
+                try:
+                    if stack is not None:
+                        stack.close()
+                finally:
+                    self._origin = LOCAL
+                    self._flush()
+
+    @contextlib.contextmanager
+    def _transaction(self, doc_id: str, origin: Origin) -> Iterator[_DocState]:
+        st = self._state(doc_id)
+        if self._batch_depth > 0 and self._batch_stack is not None:
+            if doc_id not in self._batch_docs:
+                self._batch_stack.enter_context(st.doc.transaction(origin=self._origin))
+                self._batch_docs.add(doc_id)
+            yield st
+            return
+        self._origin = origin
+        try:
+            with st.doc.transaction(origin=origin):
+                yield st
+        finally:
+            self._origin = LOCAL
+            self._flush()
+
+    # -- sync --------------------------------------------------------------------------------
+    def apply_update(self, doc_id: str, update: bytes, *, origin: Origin = REMOTE) -> None:
+        """Merge a binary Yjs update into ``doc_id``. Listeners see it tagged ``origin``."""
+        with self._transaction(doc_id, origin) as st:
+            st.doc.apply_update(update)
+
+    def get_update(self, doc_id: str, state_vector: bytes | None = None) -> bytes:
+        """The update that brings a peer at ``state_vector`` (None: empty) up to date."""
+        return self._state(doc_id).doc.get_update(state_vector)
+
+    def state_vector(self, doc_id: str) -> bytes:
+        return self._state(doc_id).doc.get_state()
+
+    # -- listeners ---------------------------------------------------------------------------
+    def watch(self, doc_id: str, path: Sequence[str], callback: WatchCallback) -> Callable[[], None]:
+        """Call ``callback(origin)`` after each transaction that changes anything at, above or
+        below ``path`` in ``doc_id``. Returns a function that stops watching."""
+        st = self._state(doc_id)
+        w = _Watch(doc_id, tuple(path), callback)
+        bucket = st.whole if not w.path else st.by_first.setdefault(w.path[0], set())
+        bucket.add(w)
+
+        def stop() -> None:
+            bucket.discard(w)
+            if w.path and not bucket:
+                st.by_first.pop(w.path[0], None)
+
+        return stop
+
+    def on_update(self, callback: UpdateCallback) -> Callable[[], None]:
+        """Call ``callback(doc_id, update, origin)`` for every committed transaction."""
+        self._update_listeners.append(callback)
+        return lambda: self._update_listeners.remove(callback) if callback in self._update_listeners else None
+
+    def on_doc(self, callback: DocCallback) -> Callable[[], None]:
+        """Call ``callback(doc_id)`` whenever a new document is created in this replica."""
+        self._doc_listeners.append(callback)
+        return lambda: self._doc_listeners.remove(callback) if callback in self._doc_listeners else None
+
+    def _flush(self) -> None:
+        if self._flushing or self._batch_depth > 0:
+            return
+        self._flushing = True
+        try:
+            while self._pending_changes or self._pending_updates:
+                changes, self._pending_changes = self._pending_changes, []
+                updates, self._pending_updates = self._pending_updates, []
+                fired: dict[_Watch, Origin] = {}
+                for doc_id, cpath, origin in changes:
+                    st = self._docs.get(doc_id)
+                    if st is None:
+                        continue
+                    candidates: list[_Watch] = list(st.whole)
+                    if not cpath:
+                        for bucket in st.by_first.values():
+                            candidates.extend(bucket)
+                    else:
+                        candidates.extend(st.by_first.get(str(cpath[0]), ()))
+                    for w in candidates:
+                        if w not in fired and _related(w.path, cpath):
+                            fired[w] = origin
+                for w, origin in fired.items():
+                    w.callback(origin)
+                for doc_id, update, origin in updates:
+                    for cb in list(self._update_listeners):
+                        cb(doc_id, update, origin)
+        finally:
+            self._flushing = False
+
+    def close(self) -> None:
+        """Release every document's observers (a ``Doc`` with live observers is never freed)."""
+        for st in self._docs.values():
+            for sub in st.subs:
+                with contextlib.suppress(Exception):
+                    st.doc.unobserve(sub)
+            st.subs.clear()
+        self._docs.clear()
+        self._closed = True
+
+
+# -- diff writes ---------------------------------------------------------------------------
+
+
+def _set(parent: Any, key: Any, new: Any, depth: int | None) -> bool:
+    """Write ``new`` into ``parent[key]`` (a Map key or an Array index), diffing containers.
+    Returns True when anything was written."""
+    cur = parent[key] if (isinstance(parent, Array) or key in parent) else MISSING
+    deeper = depth is None or depth > 0
+    nxt = None if depth is None else depth - 1
+    if deeper and isinstance(cur, Map) and isinstance(new, Mapping):
+        return _diff_map(cur, new, nxt)
+    if deeper and isinstance(cur, Array) and isinstance(new, (list, tuple)):
+        return _diff_array(cur, list(new), nxt)
+    if cur is not MISSING and not isinstance(cur, (Map, Array)) and _plain_equal(cur, new, deeper):
+        return False
+    parent[key] = encode(new, depth)
+    return True
+
+
+def _plain_equal(stored: Any, new: Any, deeper: bool) -> bool:
+    # A container stored as a plain value while the route now wants shared types must be rewritten.
+    if deeper and isinstance(new, (Mapping, list, tuple)):
+        return False
+    return strict_equal(decode(stored), new)
+
+
+def _diff_map(m: Map[Any], new: Mapping[str, Any], depth: int | None) -> bool:
+    gone = [k for k in m.keys() if k not in new]  # noqa: SIM118 (pycrdt Map iteration)
+    for k in gone:
+        del m[k]
+    changed = bool(gone)
+    for k, v in new.items():
+        changed = _set(m, k, v, depth) or changed
+    return changed
+
+
+def _diff_array(a: Array[Any], new: list[Any], depth: int | None) -> bool:
+    old = [decode(x) for x in a]
+    n_old, n_new = len(old), len(new)
+    p = 0
+    while p < n_old and p < n_new and strict_equal(old[p], new[p]):
+        p += 1
+    s = 0
+    while s < n_old - p and s < n_new - p and strict_equal(old[n_old - 1 - s], new[n_new - 1 - s]):
+        s += 1
+    old_mid, new_mid = n_old - p - s, n_new - p - s
+    if old_mid == new_mid == 0:
+        return False
+    if old_mid == new_mid:
+        for i in range(p, p + new_mid):
+            cur = a[i]
+            if isinstance(cur, (Map, Array)) and type(new[i]) in (dict, list):
+                _set(a, i, new[i], depth)
+            else:
+                del a[i]
+                a.insert(i, encode(new[i], depth))
+        return True
+    if old_mid:
+        del a[p : p + old_mid]
+    for j, item in enumerate(new[p : p + new_mid]):
+        a.insert(p + j, encode(item, depth))
+    return True

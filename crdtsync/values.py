@@ -1,0 +1,170 @@
+"""JSON-like values and their representation inside pycrdt documents.
+
+This module is the one place that knows pycrdt's number quirk: yrs stores numbers as 64-bit
+floats (JS numbers), so an ``int`` 5 written into a Map reads back as ``5.0``. crdtsync keeps
+the type the user wrote:
+
+- an ``int`` is stored as a plain number (Yjs clients see a normal number) and any integral
+  float read back is returned as ``int``;
+- a ``float`` whose value is integral (``5.0``) is stored as the one-key object
+  ``{"__crdtsync_float__": 5.0}`` so it reads back as ``float``; other floats are stored plainly;
+- ints beyond 2**53 are stored by yrs as big integers and stay ``int``.
+
+Also here: :func:`strict_equal` (``1``, ``1.0`` and ``True`` are *different* values) and
+:func:`replace_equal_deep`, the structural sharing that keeps unchanged parts of a new result
+identical (``is``) to the previous result, so observers can compare cheaply.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, TypeAlias
+
+from pycrdt import Array, Map, Text
+
+from .errors import InvalidValueError
+
+JSON: TypeAlias = "bool | int | float | str | list[Any] | dict[str, Any] | None"
+
+FLOAT_TAG = "__crdtsync_float__"
+_MAX_SAFE = 2**53
+
+
+class _Missing:
+    """Sentinel for "no value at this path" (distinct from a stored ``None``)."""
+
+    _instance: _Missing | None = None
+
+    def __new__(cls) -> _Missing:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+MISSING: Any = _Missing()
+
+
+def check_value(value: Any, _depth: int = 0) -> None:
+    """Raise :class:`InvalidValueError` unless ``value`` is JSON-like and storable."""
+    if _depth > 200:
+        raise InvalidValueError("value nested deeper than 200 levels")
+    if value is None or isinstance(value, (bool, str, int)):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidValueError(f"non-finite float {value!r} cannot be stored")
+        return
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InvalidValueError(f"mapping keys must be str, got {k!r}")
+            check_value(v, _depth + 1)
+        return
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            check_value(v, _depth + 1)
+        return
+    raise InvalidValueError(f"{type(value).__name__} cannot be stored in a document")
+
+
+def encode_plain(value: Any) -> Any:
+    """Encode a JSON-like value as a plain (non-shared) yrs value: tags integral floats."""
+    if isinstance(value, bool) or value is None or isinstance(value, (str, int)):
+        return value
+    if isinstance(value, float):
+        return {FLOAT_TAG: value} if value.is_integer() else value
+    if isinstance(value, Mapping):
+        return {k: encode_plain(v) for k, v in value.items()}
+    return [encode_plain(v) for v in value]
+
+
+def encode(value: Any, depth: int | None) -> Any:
+    """Encode ``value`` for writing: mappings and lists become shared ``Map``/``Array`` types
+    down to ``depth`` levels (``None``: all the way), plain values below that."""
+    if depth is not None and depth <= 0:
+        return encode_plain(value)
+    nxt = None if depth is None else depth - 1
+    if isinstance(value, Mapping):
+        return Map({k: encode(v, nxt) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return Array([encode(v, nxt) for v in value])
+    return encode_plain(value)
+
+
+def decode_plain(value: Any) -> Any:
+    """Decode a value read with ``to_py()`` (floats as yrs gives them) back to user types."""
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) <= _MAX_SAFE:
+            return int(value)
+        return value
+    if isinstance(value, dict):
+        if len(value) == 1 and FLOAT_TAG in value:
+            tagged = value[FLOAT_TAG]
+            return float(tagged)
+        return {k: decode_plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode_plain(v) for v in value]
+    return value
+
+
+def decode(obj: Any) -> Any:
+    """Decode a value read from a document (shared type or plain) into user types."""
+    if isinstance(obj, (Map, Array)):
+        return decode_plain(obj.to_py())
+    if isinstance(obj, Text):
+        return str(obj)
+    if hasattr(obj, "to_py") and not isinstance(obj, (dict, list)):
+        return decode_plain(obj.to_py())
+    return decode_plain(obj)
+
+
+def strict_equal(a: Any, b: Any) -> bool:
+    """Equality that also compares number types: ``1 != 1.0 != True``."""
+    if a is b:
+        return True
+    ta, tb = type(a), type(b)
+    if ta is not tb:
+        both_maps = isinstance(a, Mapping) and isinstance(b, Mapping)
+        both_seqs = isinstance(a, (list, tuple)) and isinstance(b, (list, tuple))
+        if not (both_maps or both_seqs):
+            return False
+    if isinstance(a, Mapping):
+        return len(a) == len(b) and all(k in b and strict_equal(v, b[k]) for k, v in a.items())
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(strict_equal(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def replace_equal_deep(prev: Any, new: Any) -> Any:
+    """Return ``new``, but reuse every part of ``prev`` that is strictly equal to its
+    counterpart in ``new``; returns ``prev`` itself when the two are equal.
+
+    Like TanStack's ``replaceEqualDeep``: observers can then test ``is`` to see what changed.
+    """
+    if prev is new:
+        return prev
+    if isinstance(prev, dict) and isinstance(new, dict):
+        out: dict[str, Any] = {}
+        same = len(prev) == len(new)
+        for k, v in new.items():
+            if k in prev:
+                shared = replace_equal_deep(prev[k], v)
+                out[k] = shared
+                same = same and shared is prev[k]
+            else:
+                out[k] = v
+                same = False
+        return prev if same else out
+    if isinstance(prev, list) and isinstance(new, list):
+        items = [replace_equal_deep(prev[i], v) if i < len(prev) else v for i, v in enumerate(new)]
+        if len(prev) == len(new) and all(a is b for a, b in zip(items, prev, strict=True)):
+            return prev
+        return items
+    return prev if strict_equal(prev, new) else new
