@@ -22,7 +22,11 @@ The tree::
     ├── StorageError               a store could not read or write
     │   └── CorruptStoreError      stored bytes do not decode; the store refuses to overwrite them
     ├── AuthError                  a token is malformed, badly signed or expired
-    └── LimitExceededError         a configured limit (rate, queue, rooms, connections) was hit
+    ├── LimitExceededError         a configured limit (rate, queue, rooms, connections) was hit
+    ├── SimulationError            crdtsync.testing was used wrongly (bad argument, unknown peer)
+    └── CheckFailedError           a crdtsync.testing check failed (also an ``AssertionError``)
+        ├── NotConvergedError      replicas hold different values after sync
+        └── AcknowledgedWriteLostError  a write some peer durably acknowledged is gone
 
 Errors raised by third-party libraries (pycrdt, websockets, sqlite3) are wrapped at the
 boundary where crdtsync calls them, with the original kept as ``__cause__``.
@@ -149,3 +153,21 @@ class ClientError(Exception):
     def __init__(self, message: str = "", *, status: int | None = None):
         super().__init__(message)
         self.status = status
+
+
+class SimulationError(CrdtsyncError, ValueError):
+    """The testing toolkit was called wrongly: a bad argument, an unknown peer, a run that
+    never goes quiet. Raised by :mod:`crdtsync.testing`, never by library code."""
+
+
+class CheckFailedError(CrdtsyncError, AssertionError):
+    """A :mod:`crdtsync.testing` check failed. Also an ``AssertionError``, so pytest shows it
+    as a test failure with its message."""
+
+
+class NotConvergedError(CheckFailedError):
+    """Replicas that should have converged hold different values (the message has the diff)."""
+
+
+class AcknowledgedWriteLostError(CheckFailedError):
+    """A write that a peer persisted and confirmed is missing from a replica."""
