@@ -1,5 +1,21 @@
 """crdtsync: a TanStack-Query-style server-state cache for asyncio whose data lives in CRDT documents."""
 
+from .cache import (
+    INFINITY,
+    Cascades,
+    FocusManager,
+    KeyFamily,
+    NetworkMode,
+    OnlineManager,
+    QueryCache,
+    QueryClient,
+    QueryFilters,
+    QueryFunctionContext,
+    QueryObserver,
+    QueryObserverResult,
+    QueryState,
+)
+from .clock import Clock, FakeClock, SystemClock
 from .errors import ClientError, CrdtsyncError
 from .keys import QueryKey, hash_key, partial_match_key
 from .origins import Origin, OriginKind
@@ -9,7 +25,23 @@ from .values import MISSING
 __version__ = "0.1.0"
 
 __all__ = [
+    "INFINITY",
     "MISSING",
+    "Cascades",
+    "Clock",
+    "FakeClock",
+    "FocusManager",
+    "KeyFamily",
+    "NetworkMode",
+    "OnlineManager",
+    "QueryCache",
+    "QueryClient",
+    "QueryFilters",
+    "QueryFunctionContext",
+    "QueryObserver",
+    "QueryObserverResult",
+    "QueryState",
+    "SystemClock",
     "ClientError",
     "CrdtsyncError",
     "Origin",

@@ -1,1 +1,53 @@
-"""(in progress)"""
+"""The query layer: TanStack Query's model (client, cache, queries, observers) over a Replica."""
+
+from .client import QueryClient, RefetchType
+from .events import (
+    CacheEvent,
+    LogEntry,
+    ObserverAdded,
+    ObserverRemoved,
+    ObserverResultsUpdated,
+    QueryAdded,
+    QueryRemoved,
+    QueryUpdated,
+)
+from .filters import QueryFilters, match_query
+from .key_factory import Cascades, KeyFamily
+from .managers import FocusManager, OnlineManager
+from .notify import NotifyManager
+from .observer import QueryObserver, QueryObserverResult
+from .options import INFINITY, InfiniteOptions, NetworkMode, ObserverOptions, QueryFunctionContext, QueryOptions
+from .query import Query
+from .query_cache import QueryCache
+from .state import QueryState
+
+__all__ = [
+    "INFINITY",
+    "CacheEvent",
+    "Cascades",
+    "FocusManager",
+    "InfiniteOptions",
+    "KeyFamily",
+    "LogEntry",
+    "NetworkMode",
+    "NotifyManager",
+    "ObserverAdded",
+    "ObserverOptions",
+    "ObserverRemoved",
+    "ObserverResultsUpdated",
+    "OnlineManager",
+    "Query",
+    "QueryAdded",
+    "QueryCache",
+    "QueryClient",
+    "QueryFilters",
+    "QueryFunctionContext",
+    "QueryObserver",
+    "QueryObserverResult",
+    "QueryOptions",
+    "QueryRemoved",
+    "QueryState",
+    "QueryUpdated",
+    "RefetchType",
+    "match_query",
+]

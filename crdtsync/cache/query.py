@@ -1,0 +1,287 @@
+"""One cached query: its key, options, state and the fetch that feeds it.
+
+The data itself lives in the replica at the key's route; ``state.data`` is a structurally
+shared view of it, refreshed whenever the document changes there (a fetch, a local write, a
+mutation, a peer's update). Everything else in the state (status, timestamps, errors,
+failure counts) is metadata owned by this object and changed only through :func:`reduce`.
+
+Concurrent ``fetch()`` calls share one task (deduplication). ``cancel()`` stops the task and
+keeps the previous data; with ``revert=True`` the metadata goes back to what it was when the
+fetch began.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from typing import TYPE_CHECKING, Any
+
+from ..errors import CancelledError, QueryNotFoundError
+from ..keys import QueryKey
+from ..origins import FETCH, LOCAL, Origin
+from ..values import MISSING, replace_equal_deep
+from . import infinite
+from .options import NetworkMode, QueryFunctionContext, QueryOptions, resolve_stale_time
+from .retry import retry_delay, should_retry
+from .state import (
+    Action,
+    Cancelled,
+    Continue,
+    DataChanged,
+    Error,
+    Failed,
+    Fetch,
+    Pause,
+    QueryState,
+    SetState,
+    Success,
+    reduce,
+)
+
+if TYPE_CHECKING:
+    from ..clock import TimerHandle
+    from .client import QueryClient
+    from .observer import QueryObserver
+
+
+class Query:
+    """Created by :class:`QueryCache.build`; use the client's methods rather than this class."""
+
+    def __init__(self, client: QueryClient, options: QueryOptions, query_hash: str):
+        self.client = client
+        self.options = options
+        self.query_key: QueryKey = options.query_key
+        self.query_hash = query_hash
+        self.route = client.replica.route(self.query_key)
+        self.observers: list[QueryObserver] = []
+        self._task: asyncio.Task[Any] | None = None
+        self._revert_state: QueryState | None = None
+        self._cancel_request: tuple[bool, bool] | None = None
+        self._gc_timer: TimerHandle | None = None
+        self._writing = False
+        self._destroyed = False
+        self.state = self._initial_state()
+        self._stop_watch = client.replica.watch(self.route.doc_id, self.route.path, self._on_replica_change)
+
+    # -- state -------------------------------------------------------------------------------
+    def _initial_state(self) -> QueryState:
+        data = self.client.replica.read(self.query_key)
+        if data is MISSING and self.options.initial_data is not None:
+            initial = self.options.initial_data
+            value = initial() if callable(initial) else initial
+            self.client.replica.write(self.query_key, value, origin=LOCAL)
+            data = self.client.replica.read(self.query_key)
+            at = self.options.initial_data_updated_at
+            return QueryState(
+                data=data,
+                status="success",
+                data_updated_at=self.client.clock.now() if at is None else at,
+            )
+        if data is MISSING:
+            return QueryState()
+        return QueryState(data=data, status="success", data_updated_at=0.0)
+
+    def dispatch(self, action: Action) -> None:
+        """Apply ``action`` through the reducer and notify observers and the cache."""
+        self.state = reduce(self.state, action)
+        with self.client.notify_manager.batch():
+            for obs in list(self.observers):
+                obs._on_query_update(action)
+            self.client.query_cache._query_updated(self, action)
+
+    def _on_replica_change(self, origin: Origin) -> None:
+        if self._writing or self._destroyed:
+            return
+        data = self.client.replica.read(self.query_key)
+        shared = replace_equal_deep(self.state.data, data) if self.options.structural_sharing else data
+        if shared is self.state.data:
+            return
+        self.dispatch(DataChanged(shared))
+
+    def set_data(self, data: Any, *, updated_at: float | None = None, manual: bool = False,
+                 origin: Origin = LOCAL) -> Any:
+        """Diff-write ``data`` into the document and record a success. Returns the stored data."""
+        self._writing = True
+        try:
+            self.client.replica.write(self.query_key, data, origin=origin)
+        finally:
+            self._writing = False
+        stored = self.client.replica.read(self.query_key)
+        shared = replace_equal_deep(self.state.data, stored) if self.options.structural_sharing else stored
+        at = self.client.clock.now() if updated_at is None else updated_at
+        self.dispatch(Success(shared, at, manual))
+        return shared
+
+    def set_options(self, options: QueryOptions) -> None:
+        self.options = options
+
+    def dispatch_reset(self) -> None:
+        """Back to "never fetched": initial data written again if configured, else the
+        document's current data with ``data_updated_at`` 0 (stale)."""
+        self.dispatch(SetState(self._initial_state()))
+
+    # -- status ------------------------------------------------------------------------------
+    def is_active(self) -> bool:
+        return any(o.is_enabled() for o in self.observers)
+
+    def is_disabled(self) -> bool:
+        return bool(self.observers) and not self.is_active()
+
+    def is_stale_by_time(self, stale_time: float) -> bool:
+        st = self.state
+        if not st.has_data or st.is_invalidated:
+            return True
+        if math.isinf(stale_time):
+            return False
+        return self.client.clock.now() >= st.data_updated_at + stale_time
+
+    def is_stale(self) -> bool:
+        """Stale for any of its active observers, or by its own ``stale_time`` without any."""
+        if self.state.is_invalidated or not self.state.has_data:
+            return True
+        active = [o for o in self.observers if o.is_enabled()]
+        if active:
+            return any(o.get_current_result().is_stale for o in active)
+        return self.is_stale_by_time(resolve_stale_time(self.options.stale_time, self))
+
+    def is_fetching(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    # -- observers and gc --------------------------------------------------------------------
+    def add_observer(self, observer: QueryObserver) -> None:
+        if observer not in self.observers:
+            self.observers.append(observer)
+            self._clear_gc()
+            self.client.query_cache._observer_added(self, observer)
+
+    def remove_observer(self, observer: QueryObserver) -> None:
+        if observer in self.observers:
+            self.observers.remove(observer)
+            if not self.observers:
+                self.schedule_gc()
+            self.client.query_cache._observer_removed(self, observer)
+
+    def schedule_gc(self) -> None:
+        self._clear_gc()
+        gc_time = self.options.gc_time
+        if not math.isinf(gc_time):
+            self._gc_timer = self.client.clock.call_later(max(0.0, gc_time), self._optional_remove)
+
+    def _clear_gc(self) -> None:
+        if self._gc_timer is not None:
+            self._gc_timer.cancel()
+            self._gc_timer = None
+
+    def _optional_remove(self) -> None:
+        self._gc_timer = None
+        if not self.observers and not self.is_fetching():
+            self.client.query_cache.remove(self)
+
+    def destroy(self) -> None:
+        """Stop watching the document and drop timers (the document data is kept)."""
+        self._destroyed = True
+        self._clear_gc()
+        self._stop_watch()
+        if self.is_fetching():
+            self.cancel(silent=True)
+
+    # -- fetching ----------------------------------------------------------------------------
+    async def fetch(self, *, cancel_refetch: bool = False, meta: dict[str, Any] | None = None) -> Any:
+        """Fetch (or join the fetch in flight) and return the stored data."""
+        if self.is_fetching():
+            if cancel_refetch and self.state.has_data:
+                self.cancel(silent=True)
+            else:
+                return await self._await_task()
+        if self._destroyed:
+            self._destroyed = False
+            self._stop_watch = self.client.replica.watch(self.route.doc_id, self.route.path, self._on_replica_change)
+        self._task = asyncio.get_running_loop().create_task(self._run_fetch(meta))
+        return await self._await_task()
+
+    async def _await_task(self) -> Any:
+        while True:
+            task = self._task
+            assert task is not None
+            try:
+                return await asyncio.shield(task)
+            except CancelledError as exc:
+                # A silent cancel means a newer fetch replaced this one: wait for that instead.
+                if exc.silent and self._task is not task and self._task is not None:
+                    continue
+                raise
+
+    def cancel(self, *, revert: bool = False, silent: bool = False) -> None:
+        """Cancel the fetch in flight (no-op when idle)."""
+        if self._task is not None and not self._task.done():
+            self._cancel_request = (revert, silent)
+            self._task.cancel()
+
+    def _start_background_fetch(self) -> None:
+        """Start a fetch whose errors stay in the state (for observers and timers)."""
+        self.client._spawn(self.fetch())
+
+    async def _run_fetch(self, meta: dict[str, Any] | None) -> Any:
+        revert_state = self.state
+        self._cancel_request = None
+        online = self.client.online_manager
+        mode = self.options.network_mode
+        self.dispatch(Fetch(paused=mode is NetworkMode.ONLINE and not online.is_online(), meta=meta))
+        failures = 0
+        try:
+            while True:
+                must_wait = mode is NetworkMode.ONLINE or (mode is NetworkMode.OFFLINE_FIRST and failures > 0)
+                if must_wait and not online.is_online():
+                    if self.state.fetch_status != "paused":
+                        self.dispatch(Pause())
+                    await online.wait_online()
+                    self.dispatch(Continue())
+                try:
+                    data = await self._call_query_fn(meta)
+                except (asyncio.CancelledError, CancelledError):
+                    raise
+                except Exception as err:
+                    failures += 1
+                    if should_retry(self.options.retry, failures, err):
+                        self.dispatch(Failed(failures, err))
+                        await self.client.clock.sleep(
+                            retry_delay(self.options.retry_delay, failures, err, self.client.random)
+                        )
+                        continue
+                    self.dispatch(Error(err, self.client.clock.now()))
+                    raise
+                return self.set_data(data, origin=FETCH)
+        except asyncio.CancelledError:
+            revert, silent = self._cancel_request or (False, False)
+            self.dispatch(Cancelled(revert_state if revert else None))
+            raise CancelledError(revert=revert, silent=silent) from None
+
+    async def _call_query_fn(self, meta: dict[str, Any] | None) -> Any:
+        fn = self.options.query_fn
+        if fn is None:
+            raise QueryNotFoundError(f"no query_fn for {self.query_key!r} and no default registered")
+        task = self._task
+
+        def cancelled() -> bool:
+            return task is not None and task.cancelling() > 0
+
+        inf = self.options.infinite
+        if inf is None:
+            return await fn(QueryFunctionContext(self.query_key, cancelled, self.options.meta))
+        direction = (meta or {}).get("direction")
+
+        async def fetch_page(param: Any, d: infinite.Direction) -> Any:
+            ctx = QueryFunctionContext(self.query_key, cancelled, self.options.meta, param, d)
+            return await fn(ctx)
+
+        return await infinite.fetch_pages(inf, self.state.data, direction, fetch_page)
+
+    def __repr__(self) -> str:
+        return f"<Query {self.query_key!r} {self.state.status}/{self.state.fetch_status}>"
+
+
+def swallow(task: asyncio.Task[Any]) -> None:
+    """Done-callback that marks a background task's exception as retrieved."""
+    with contextlib.suppress(BaseException):
+        task.exception()
