@@ -26,6 +26,7 @@ from ..clock import Clock, SystemClock
 from ..keys import QueryKey, normalize_key, partial_match_key
 from ..origins import LOCAL
 from ..replica import Replica
+from ..mutations.mixin import MutationsMixin
 from ..values import MISSING
 from .filters import QueryFilters, as_filters
 from .key_factory import Cascades
@@ -42,7 +43,7 @@ _QUERY_FIELDS = {f.name for f in dataclasses.fields(QueryOptions)}
 _OBSERVER_FIELDS = {f.name for f in dataclasses.fields(ObserverOptions)}
 
 
-class QueryClient:
+class QueryClient(MutationsMixin):
     """Create one per app (or per test). ``mount()`` connects it to focus and online events."""
 
     def __init__(

@@ -104,7 +104,10 @@ class Query:
         """Diff-write ``data`` into the document and record a success. Returns the stored data."""
         self._writing = True
         try:
-            self.client.replica.write(self.query_key, data, origin=origin)
+            if origin == FETCH:
+                self.client.write_fetched(self, data)
+            else:
+                self.client.replica.write(self.query_key, data, origin=origin)
         finally:
             self._writing = False
         stored = self.client.replica.read(self.query_key)
