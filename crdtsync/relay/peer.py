@@ -1,0 +1,127 @@
+"""One websocket connection as the relay sees it: identity, rights, rate, outgoing queue.
+
+Frames for a peer go through :meth:`Peer.send`, which never blocks: it appends to a bounded
+queue drained by one sender task. When the queue is full the peer is a *slow consumer* and is
+closed with :data:`CLOSE_SLOW_CONSUMER` (1013, "try again later"); the others are not slowed.
+Create with :meth:`Peer.start` and finish with :meth:`Peer.stop`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections import deque
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from .auth import Claims
+from .metrics import RelayMetrics
+from .ratelimit import TokenBucket
+
+log = logging.getLogger("crdtsync.relay")
+
+CLOSE_GOING_AWAY = 1001
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_BAD_DATA = 1003
+CLOSE_INVALID_PAYLOAD = 1007
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+CLOSE_INTERNAL = 1011
+CLOSE_SLOW_CONSUMER = 1013
+CLOSE_TOKEN_EXPIRED = 4001
+CLOSE_FORBIDDEN = 4003
+CLOSE_ROOM_UNAVAILABLE = 4004
+CLOSE_RATE_LIMITED = 4029
+
+_ids = itertools.count(1)
+
+
+class Peer:
+    """A connection's relay-side state. ``key`` owns its awareness states in every room."""
+
+    def __init__(
+        self,
+        ws: ServerConnection,
+        *,
+        protocol: str,
+        claims: Claims,
+        max_queue: int,
+        bucket: TokenBucket,
+        metrics: RelayMetrics,
+    ):
+        self.ws = ws
+        self.id = next(_ids)
+        self.key = ("peer", self.id)
+        self.protocol = protocol
+        self.claims = claims
+        self.max_queue = max_queue
+        self.bucket = bucket
+        self.metrics = metrics
+        self._queue: deque[bytes] = deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._close_task: asyncio.Task[None] | None = None
+        self.closing = False
+
+    def __repr__(self) -> str:
+        return f"<Peer {self.id} {self.protocol} {self.claims.subject}>"
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._sender(), name=f"crdtsync-send-{self.id}")
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def send(self, frame: bytes) -> None:
+        """Queue ``frame``; closes the connection if the queue is full (slow consumer)."""
+        if self.closing:
+            return
+        if len(self._queue) >= self.max_queue:
+            self.metrics.dropped.labels("slow_consumer").inc()
+            log.warning(
+                "slow consumer disconnected",
+                extra={"fields": {"peer": self.id, "queued": len(self._queue)}},
+            )
+            self.close(CLOSE_SLOW_CONSUMER, "outgoing queue full")
+            return
+        self._queue.append(frame)
+        self._wake.set()
+
+    def close(self, code: int, reason: str) -> None:
+        """Close the connection (queued frames are discarded)."""
+        if self.closing:
+            return
+        self.closing = True
+        self._queue.clear()
+        self._wake.set()
+        self._close_task = asyncio.create_task(self.ws.close(code, reason[:120]))
+
+    async def _sender(self) -> None:
+        queue = self._queue
+        ws = self.ws
+        metrics = self.metrics
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while queue and not self.closing:
+                    frame = queue.popleft()
+                    await ws.send(frame)
+                    metrics.bytes_out.inc(len(frame))
+                if self.closing:
+                    return
+        except ConnectionClosed:
+            return
+
+    async def stop(self) -> None:
+        """Stop the sender task (after the connection closed)."""
+        self.closing = True
+        self._queue.clear()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
