@@ -71,6 +71,12 @@ class QueryOptions:
     infinite: InfiniteOptions | None = None
     structural_sharing: bool = True
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.network_mode, NetworkMode):
+            object.__setattr__(self, "network_mode", NetworkMode(self.network_mode))
+        if self.gc_time < 0:
+            raise ValueError(f"gc_time must be >= 0, got {self.gc_time!r}")
+
 
 @dataclass(frozen=True)
 class ObserverOptions:
