@@ -1,1 +1,101 @@
-"""(in progress)"""
+"""crdtsync.testing: the public toolkit for conflict suites (see docs/testing.md).
+
+What to import, and what to call next:
+
+1. Generate work with hypothesis strategies (:mod:`crdtsync.testing.strategies`):
+   :func:`json_values`, :func:`query_keys`, :func:`edit_ops`, :func:`mutation_scripts`,
+   :func:`schedules` (N peers, edits, optimistic mutations, partitions, message faults, crashes).
+2. Run it on a :class:`SimNetwork` (deterministic, seeded, on a :class:`FakeClock`):
+   ``net = schedule.network()``, ``await net.run_schedule(schedule)``, then
+   ``await net.heal_all()``. Or drive peers by hand: ``net.peer("p0").edit(SetValue(...))``,
+   ``net.partition(a, b)``, ``net.crash(p)``, ``net.restart(p)``, ``await net.run_until_quiet()``.
+3. Check: :func:`assert_converged` ``(net.named_replicas())`` (readable diff on failure) and
+   :func:`assert_no_acknowledged_loss` ``(net)``. For a rule about intent, use
+   :func:`concurrent_edit_vs_delete` or :func:`two_inserts_same_position` and assert on the
+   outcome they return.
+4. Without faults: :func:`connected_pair` gives two replicas synced in memory.
+
+The pytest plugin (:mod:`crdtsync.testing.plugin`, loaded automatically) provides the
+fixtures ``fake_clock``, ``replica``, ``replica_pair`` and ``sim_network`` and the hypothesis
+profiles ``ci``, ``dev`` and ``deep`` (``HYPOTHESIS_PROFILE=deep``).
+
+Conformance suites for adapters: :func:`check_storage` ``(make_store)`` runs every
+:class:`~crdtsync.storage.DocumentStore` check. ``check_transport`` lives in
+``crdtsync.testing.transport_suite`` once the transport layer ships it.
+
+Importing this package needs hypothesis (the ``crdtsync[testing]`` extra).
+"""
+
+from __future__ import annotations
+
+from ..clock import FakeClock
+from .assertions import (
+    Difference,
+    EditVsDeleteOutcome,
+    InsertOrderOutcome,
+    assert_converged,
+    assert_no_acknowledged_loss,
+    concurrent_edit_vs_delete,
+    differences,
+    two_inserts_same_position,
+)
+from .network import LinkFaults, MessageKind, SimMessage, SimNetwork, SimPeer, SimStore, TraceEvent, WriteRecord
+from .ops import (
+    DeleteKey,
+    EditOp,
+    ListInsert,
+    ListMove,
+    ListRemove,
+    Mutation,
+    MutationResult,
+    SetValue,
+    TextDelete,
+    TextInsert,
+    apply_mutation,
+    rollback_mutation,
+)
+from .peers import connect, connected_pair
+from .schedule import Schedule
+from .storage_suite import check_storage
+from .strategies import edit_ops, json_values, mutation_scripts, query_keys, schedules
+
+__all__ = [
+    "DeleteKey",
+    "Difference",
+    "EditOp",
+    "EditVsDeleteOutcome",
+    "FakeClock",
+    "InsertOrderOutcome",
+    "LinkFaults",
+    "ListInsert",
+    "ListMove",
+    "ListRemove",
+    "MessageKind",
+    "Mutation",
+    "MutationResult",
+    "Schedule",
+    "SetValue",
+    "SimMessage",
+    "SimNetwork",
+    "SimPeer",
+    "SimStore",
+    "TextDelete",
+    "TextInsert",
+    "TraceEvent",
+    "WriteRecord",
+    "apply_mutation",
+    "assert_converged",
+    "assert_no_acknowledged_loss",
+    "check_storage",
+    "concurrent_edit_vs_delete",
+    "connect",
+    "connected_pair",
+    "differences",
+    "edit_ops",
+    "json_values",
+    "mutation_scripts",
+    "query_keys",
+    "rollback_mutation",
+    "schedules",
+    "two_inserts_same_position",
+]
