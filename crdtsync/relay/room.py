@@ -11,7 +11,8 @@ States (one transition table; a room never goes back)::
   the room never writes to the store (so it cannot store an empty document over the real one).
 - **Updates**: :meth:`Room.apply_update` validates an update by applying it to the room's
   document, forwards the *received bytes* to every other member, and queues them for the
-  store. ``on_durable`` callbacks (native acks) run after the store committed them; updates
+  store. ``on_durable`` callbacks (native acks) run after the store committed them (a failed
+write keeps the batch and retries every second, so an ack is never sent early); updates
   without a callback (y-websocket) are flushed within ``flush_delay``.
 - **Awareness**: one :class:`~crdtsync.protocol.awareness.AwarenessRegistry`; changes are
   broadcast at once, pure renewals are coalesced (at most one message per
@@ -44,7 +45,7 @@ from .metrics import RelayMetrics
 log = logging.getLogger("crdtsync.relay")
 
 FrameCache = dict[str, bytes]
-DurableCallback = Callable[[bool], None]
+DurableCallback = Callable[[], None]
 
 
 class RoomUnavailableError(StorageError):
@@ -293,15 +294,14 @@ class Room:
             except Exception as exc:
                 self.metrics.flush_errors.inc()
                 log.error("store write failed", extra={"fields": {"doc": self.doc_id, "error": str(exc)}})
-                self._pending[:0] = batch
-                for cb in waiters:
-                    cb(False)
+                self._pending[:0] = batch  # keep the batch and its waiters: retried in 1 s
+                self._durable[:0] = waiters
                 if self._flush_timer is None:
                     self._flush_timer = self.clock.call_later(1.0, self._on_flush_timer)
                 return
             self.metrics.flushes.inc()
             for cb in waiters:
-                cb(True)
+                cb()
         if self._flush_again and self._pending:
             self._request_flush(0.0 if self._durable else self.config.flush_delay)
 

@@ -1,0 +1,255 @@
+"""The native endpoint (``ws://host:port/v1``): many documents per connection, acks.
+
+Driven by the sans-I/O :class:`~crdtsync.protocol.connection.Connection` (server role):
+
+1. ``Hello`` with a token -> ``Welcome`` (limits in ``info``), or a fatal ``unauthorized``.
+2. ``Subscribe(doc, sv)`` -> the room is joined (queued while it loads), then
+   ``SyncStep2(doc, missing)``, ``SyncStep1(doc, relay sv)`` and the awareness states.
+   No grant on the doc -> ``Error forbidden``; too many subscriptions -> ``limit_exceeded``;
+   a failed load -> ``room_unavailable``. ``Unsubscribe`` leaves the room.
+3. ``Update``/``SyncStep2`` with ``seq > 0`` get ``Ack(doc, seq)`` once the store committed
+   them. They are forwarded to every *other* member (a native ``Update`` frame byte for byte);
+   never echoed to the sender. Read-only: ``Error forbidden``, nothing applied, no ack.
+4. Non-fatal errors (``bad_update``, ``not_subscribed``, ``forbidden``, ``rate_limited``, a
+   rejected awareness payload as ``bad_frame``) leave the connection open; a frame that does not
+   decode or breaks the state machine gets a fatal ``Error`` and the connection is closed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Hashable
+
+from websockets.asyncio.server import ServerConnection
+
+from ..errors import AuthError, FrameError, LimitExceededError, ProtocolError
+from ..protocol.awareness import InvalidAwarenessError
+from ..protocol.connection import Connection
+from ..protocol.native import (
+    Ack,
+    Awareness,
+    Error,
+    ErrorCode,
+    Hello,
+    NativeMessage,
+    Subscribe,
+    SyncStep1,
+    SyncStep2,
+    Unsubscribe,
+    Update,
+    encode,
+)
+from ..protocol.state import Role
+from .auth import Access, Claims, authenticate
+from .context import RelayContext
+from .peer import CLOSE_POLICY, CLOSE_TOKEN_EXPIRED, Peer
+from .room import FrameCache, Room, RoomUnavailableError
+
+log = logging.getLogger("crdtsync.relay")
+
+FRAME_NATIVE_UPDATE = "native.update"
+FRAME_NATIVE_AWARENESS = "native.awareness"
+
+
+class NativeSession:
+    """One native connection; a member of every room it subscribed to."""
+
+    def __init__(self, ctx: RelayContext, peer: Peer):
+        self.ctx = ctx
+        self.peer = peer
+        self.conn = Connection(Role.SERVER, max_message_size=ctx.config.max_message_size)
+        self.rooms: dict[str, Room] = {}
+        self.claims: Claims | None = None
+
+    @property
+    def key(self) -> Hashable:
+        return self.peer.key
+
+    # ---------------------------------------------------------------- room -> peer
+
+    def deliver_update(self, doc_id: str, update: bytes, frames: FrameCache) -> None:
+        frame = frames.get(FRAME_NATIVE_UPDATE)
+        if frame is None:
+            frame = frames[FRAME_NATIVE_UPDATE] = encode(Update(doc_id, update, 0))
+        self.peer.send(frame)
+
+    def deliver_awareness(self, doc_id: str, payload: bytes, frames: FrameCache) -> None:
+        frame = frames.get(FRAME_NATIVE_AWARENESS)
+        if frame is None:
+            frame = frames[FRAME_NATIVE_AWARENESS] = encode(Awareness(doc_id, payload))
+        self.peer.send(frame)
+
+    # ---------------------------------------------------------------- peer -> room
+
+    def _send(self, msg: NativeMessage) -> None:
+        self.conn.send(msg)
+        self._drain()
+
+    def _drain(self) -> None:
+        for frame in self.conn.bytes_to_send():
+            self.peer.send(frame)
+
+    def _error(self, code: str, message: str, doc_id: str | None = None) -> None:
+        self.ctx.metrics.errors.labels(code).inc()
+        self._send(Error(code, message[:500], doc_id, False))
+
+    def _fatal(self, code: str, message: str, close_code: int = CLOSE_POLICY) -> None:
+        self.ctx.metrics.errors.labels(code).inc()
+        self.conn.reject(code, message[:500])
+        self._drain()
+        self.peer.close(close_code, message)
+
+    async def run(self, ws: ServerConnection) -> None:
+        try:
+            async for frame in ws:
+                if self.peer.closing:
+                    break
+                await self.handle(frame)
+        finally:
+            for room in self.rooms.values():
+                self.ctx.rooms.leave(room, self)
+            self.rooms.clear()
+            self.conn.close()
+
+    async def handle(self, frame: str | bytes) -> None:
+        """Process one received frame. Never raises."""
+        metrics = self.ctx.metrics
+        if isinstance(frame, str):
+            frame = frame.encode("utf-8", "replace")  # the codec rejects it as a bad frame
+        metrics.bytes_in.inc(len(frame))
+        if not self.peer.bucket.take(self.ctx.clock.now()):
+            metrics.dropped.labels("rate_limited").inc()
+            if self.conn.is_open:
+                self._error(ErrorCode.RATE_LIMITED, "message rate limit exceeded; message dropped")
+            return
+        try:
+            self.conn.receive_bytes(frame)
+        except ProtocolError as exc:
+            metrics.errors.labels("bad_frame").inc()
+            self._drain()  # the Connection queued a fatal Error
+            self.peer.close(CLOSE_POLICY, f"protocol error: {exc}")
+            return
+        for event in self.conn.events_received():
+            try:
+                await self._dispatch(event, frame)
+            except Exception:
+                log.exception("internal error on a native frame", extra={"fields": {"peer": self.peer.id}})
+                if self.conn.is_open:
+                    self._error(ErrorCode.INTERNAL, "internal error")
+
+    async def _dispatch(self, ev: NativeMessage, frame: bytes) -> None:
+        if isinstance(ev, Hello):
+            self._hello(ev)
+            return
+        if isinstance(ev, Subscribe):
+            await self._subscribe(ev)
+        elif isinstance(ev, Unsubscribe):
+            room = self.rooms.pop(ev.doc_id, None)
+            if room is not None:
+                self.ctx.rooms.leave(room, self)
+        elif isinstance(ev, SyncStep1):
+            room = self._room(ev.doc_id)
+            if room is not None:
+                try:
+                    self._send(SyncStep2(ev.doc_id, room.sync_step2(ev.state_vector)))
+                except FrameError as exc:
+                    self._error(ErrorCode.BAD_UPDATE, str(exc), ev.doc_id)
+        elif isinstance(ev, (Update, SyncStep2)):
+            self._write(ev, frame)
+        elif isinstance(ev, Awareness):
+            room = self._room(ev.doc_id)
+            if room is not None:
+                try:
+                    room.apply_awareness(ev.payload, self)
+                except InvalidAwarenessError as exc:
+                    self._error(ErrorCode.BAD_FRAME, f"awareness rejected: {exc}", ev.doc_id)
+        # Ping is answered by the Connection; Pong, Ack and client Errors need nothing
+
+    def _hello(self, ev: Hello) -> None:
+        try:
+            self.claims = authenticate(self.ctx.config.secret, ev.token, now=self.ctx.clock.now())
+        except AuthError as exc:
+            self._fatal(ErrorCode.UNAUTHORIZED, str(exc))
+            return
+        self.peer.claims = self.claims
+        cfg = self.ctx.config
+        self.conn.accept(
+            f"s{self.peer.id}",
+            {
+                "max_subscriptions": cfg.max_subscriptions,
+                "rate": cfg.rate,
+                "burst": cfg.burst,
+                "max_queue": cfg.max_queue,
+            },
+        )
+        self._drain()
+
+    def _access(self, doc_id: str) -> Access:
+        return self.claims.access(doc_id) if self.claims is not None else Access.NONE
+
+    def _room(self, doc_id: str) -> Room | None:
+        room = self.rooms.get(doc_id)
+        if room is None:
+            self._error(ErrorCode.NOT_SUBSCRIBED, "subscribe first", doc_id)
+        return room
+
+    async def _subscribe(self, ev: Subscribe) -> None:
+        doc_id = ev.doc_id
+        if self._access(doc_id) is Access.NONE:
+            self._error(ErrorCode.FORBIDDEN, "the token grants no access to this document", doc_id)
+            return
+        room = self.rooms.get(doc_id)
+        if room is None:
+            if len(self.rooms) >= self.ctx.config.max_subscriptions:
+                self._error(ErrorCode.LIMIT_EXCEEDED, "too many subscriptions on this connection", doc_id)
+                return
+            try:
+                room = await self.ctx.rooms.join(doc_id, self)
+            except RoomUnavailableError as exc:
+                self._error(ErrorCode.ROOM_UNAVAILABLE, str(exc), doc_id)
+                return
+            except LimitExceededError as exc:
+                self._error(ErrorCode.LIMIT_EXCEEDED, str(exc), doc_id)
+                return
+            if self.peer.closing:
+                self.ctx.rooms.leave(room, self)
+                return
+            self.rooms[doc_id] = room
+        try:
+            missing = room.sync_step2(ev.state_vector)
+        except FrameError as exc:
+            self._error(ErrorCode.BAD_UPDATE, str(exc), doc_id)
+            missing = room.sync_step2(b"\x00")
+        self._send(SyncStep2(doc_id, missing, 0))
+        self._send(SyncStep1(doc_id, room.state_vector()))
+        snapshot = room.awareness_snapshot()
+        if snapshot is not None:
+            self._send(Awareness(doc_id, snapshot))
+
+    def _write(self, ev: Update | SyncStep2, frame: bytes) -> None:
+        doc_id = ev.doc_id
+        room = self._room(doc_id)
+        if room is None:
+            return
+        if self._access(doc_id) < Access.WRITE:
+            self._error(ErrorCode.FORBIDDEN, "read-only: this connection may not change the document", doc_id)
+            return
+        assert self.claims is not None
+        if self.claims.expired(self.ctx.clock.now()):
+            self._fatal(ErrorCode.UNAUTHORIZED, "token expired", CLOSE_TOKEN_EXPIRED)
+            return
+        seq = ev.seq
+        on_durable = None
+        if seq > 0:
+
+            def on_durable() -> None:
+                if self.conn.is_open:
+                    self._send(Ack(doc_id, seq))
+
+        frames: FrameCache = {FRAME_NATIVE_UPDATE: frame} if isinstance(ev, Update) else {}
+        try:
+            room.apply_update(ev.update, self, frames=frames, on_durable=on_durable)
+        except FrameError as exc:
+            self._error(ErrorCode.BAD_UPDATE, str(exc), doc_id)
+        except RoomUnavailableError as exc:
+            self._error(ErrorCode.ROOM_UNAVAILABLE, str(exc), doc_id)
