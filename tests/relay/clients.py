@@ -34,6 +34,21 @@ class _Base:
         self.closed: asyncio.Future[tuple[int | None, str | None]] = asyncio.get_running_loop().create_future()
         self.awareness: dict[int, Any] = {}
         self._sub = self.doc.observe(self._on_doc)
+        self._out: asyncio.Queue[bytes | str] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+
+    def _start(self) -> None:
+        self._reader = asyncio.create_task(self._read())
+        self._writer = asyncio.create_task(self._write())
+
+    async def _write(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await self.ws.send(await self._out.get())
+
+    def send_raw(self, frame: bytes | str) -> None:
+        """Queue a frame (sent in order by one writer task)."""
+        self._out.put_nowait(frame)
 
     @property
     def m(self) -> Map:
@@ -94,6 +109,8 @@ class _Base:
 
     async def close(self) -> None:
         self.doc.unobserve(self._sub)
+        if self._writer is not None:
+            self._writer.cancel()
         await self.ws.close()
         if self._reader is not None:
             with contextlib.suppress(Exception):
@@ -112,17 +129,14 @@ class YClient(_Base):
     async def open(cls, url: str, *, handshake: bool = True) -> YClient:
         self = cls()
         self.ws = await connect(url, compression=None, max_size=None)
-        self._reader = asyncio.create_task(self._read())
+        self._start()
         if handshake:
             self.send(y.SyncStep1(bytes(self.doc.get_state())))
             await self.wait_for(lambda: self.synced)
         return self
 
     def send(self, msg: y.YjsMessage) -> None:
-        asyncio.ensure_future(self.ws.send(y.encode_yjs(msg)))
-
-    def send_raw(self, frame: bytes | str) -> None:
-        asyncio.ensure_future(self.ws.send(frame))
+        self.send_raw(y.encode_yjs(msg))
 
     def send_update(self, update: bytes) -> None:
         self.send(y.Update(update))
@@ -159,7 +173,7 @@ class NClient(_Base):
     async def open(cls, url: str, *, token: str | None = None, doc_id: str | None = "doc") -> NClient:
         self = cls()
         self.ws = await connect(url, compression=None, max_size=None)
-        self._reader = asyncio.create_task(self._read())
+        self._start()
         self.conn.send_hello(token=token)
         self._flush()
         await self.wait_for(lambda: self.welcome or self.closed.done())
@@ -170,14 +184,11 @@ class NClient(_Base):
 
     def _flush(self) -> None:
         for frame in self.conn.bytes_to_send():
-            asyncio.ensure_future(self.ws.send(frame))
+            self.send_raw(frame)
 
     def send(self, msg: n.NativeMessage) -> None:
         self.conn.send(msg)
         self._flush()
-
-    def send_raw(self, frame: bytes | str) -> None:
-        asyncio.ensure_future(self.ws.send(frame))
 
     async def subscribe(self, doc_id: str) -> None:
         self.send(n.Subscribe(doc_id, bytes(self.doc.get_state()) if doc_id == self.doc_id else b"\x00"))
