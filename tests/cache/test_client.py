@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from typing import Any
 
@@ -72,7 +73,7 @@ async def test_retry_schedule_follows_backoff_with_jitter(clock: FakeClock) -> N
         await clock.advance(2e-3)
         assert len(attempts) == n_before + 1
     assert await task == "ok"
-    deltas = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+    deltas = [b - a for a, b in itertools.pairwise(attempts)]
     assert deltas == pytest.approx(expected)
     for n, d in enumerate(deltas, start=1):
         full = min(2 ** (n - 1), 30)

@@ -6,13 +6,11 @@ from typing import Any
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from crdtsync.errors import InvalidValueError, RoutingError
 from crdtsync.origins import FETCH, LOCAL, REMOTE, Origin, mutation_origin
 from crdtsync.replica import Replica, Router
 from crdtsync.values import MISSING
-
 from tests.core.test_values import json_values
 
 
