@@ -17,14 +17,13 @@ yjs``.
 from . import awareness, lib0, native, yjs
 from .awareness import AwarenessChange, AwarenessLimits, AwarenessRegistry, InvalidAwarenessError
 from .connection import DEFAULT_MAX_MESSAGE_SIZE, Connection
-from .native import PROTOCOL_VERSION, WEBSOCKET_SUBPROTOCOL, ErrorCode, MessageType, NativeMessage
+from .native import PROTOCOL_VERSION, ErrorCode, MessageType, NativeMessage
 from .state import InvalidStateError, Role, State, UnexpectedMessageError
 from .yjs import YjsMessage
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
     "PROTOCOL_VERSION",
-    "WEBSOCKET_SUBPROTOCOL",
     "AwarenessChange",
     "AwarenessLimits",
     "AwarenessRegistry",

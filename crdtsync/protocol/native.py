@@ -48,7 +48,6 @@ from ..errors import FrameError, MessageTooLargeError, PermissionDeniedError, Re
 __all__ = [
     "MAX_DOC_ID_BYTES",
     "PROTOCOL_VERSION",
-    "WEBSOCKET_SUBPROTOCOL",
     "Ack",
     "Awareness",
     "Error",
@@ -72,9 +71,6 @@ __all__ = [
 
 PROTOCOL_VERSION: tuple[int, int] = (1, 0)
 """(major, minor). Peers with different majors cannot talk; the minor is negotiated down."""
-
-WEBSOCKET_SUBPROTOCOL = "crdtsync.v1"
-"""The websocket subprotocol a native client asks for (y-websocket clients ask for none)."""
 
 MAX_DOC_ID_BYTES = 1024
 MAX_UINT = 2**64 - 1
