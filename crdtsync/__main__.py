@@ -1,0 +1,5 @@
+"""``python -m crdtsync`` runs the ``crdtsync`` command line."""
+
+from .cli import main
+
+main()
