@@ -24,9 +24,9 @@ from typing import Any, Literal
 
 from ..clock import Clock, SystemClock
 from ..keys import QueryKey, normalize_key, partial_match_key
+from ..mutations.mixin import MutationsMixin
 from ..origins import LOCAL
 from ..replica import Replica
-from ..mutations.mixin import MutationsMixin
 from ..values import MISSING
 from .filters import QueryFilters, as_filters
 from .key_factory import Cascades
