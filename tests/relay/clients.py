@@ -92,7 +92,7 @@ class _Base:
         except ConnectionClosed:
             pass
         finally:
-            rcvd = self.ws.close_rcvd
+            rcvd = self.ws.protocol.close_rcvd
             if not self.closed.done():
                 self.closed.set_result((rcvd.code if rcvd else None, rcvd.reason if rcvd else None))
             await self._notify()
