@@ -11,7 +11,10 @@ The tree::
     │   └── QueryNotFoundError     ``fetch_query`` without a ``query_fn`` and none registered
     ├── MutationError
     │   ├── MutationNotFoundError  no ``mutation_fn`` for a resumed mutation's key
-    │   └── ConflictError          a server version conflict the resolver could not settle
+    │   ├── ConflictError          a server version conflict the resolver could not settle
+    │   │   └── VersionConflictError  raise it from a mutation_fn on a 409 (carries the server's side)
+    │   ├── MutationCancelledError a mutation was cancelled (``Mutation.cancel``)
+    │   └── OutboxError            the durable mutation outbox could not read or write
     ├── ProtocolError              *we* received bytes that break the protocol (local side detects)
     │   ├── FrameError             cannot decode a frame (truncated, wrong type, bad varint)
     │   ├── VersionError           the peer speaks a protocol version we do not
@@ -86,6 +89,28 @@ class MutationNotFoundError(MutationError):
 
 class ConflictError(MutationError):
     """A version conflict reported by the server that the resolver did not settle."""
+
+
+class VersionConflictError(ConflictError):
+    """Raise from a ``mutation_fn`` when the server rejects a stale version (an HTTP 409).
+
+    ``server_value`` and ``server_version`` are handed to the mutation's ``resolve_conflict``.
+    """
+
+    def __init__(self, message: str = "version conflict", *, server_value: object = None,
+                 server_version: object = None):
+        super().__init__(message)
+        self.server_value = server_value
+        self.server_version = server_version
+
+
+class MutationCancelledError(MutationError):
+    """A mutation was cancelled with ``Mutation.cancel()``; its optimistic edit was rolled back."""
+
+
+class OutboxError(MutationError):
+    """The durable outbox could not store or read a mutation (the sqlite3 error is the cause),
+    or a mutation's variables cannot be serialised for it."""
 
 
 class ProtocolError(CrdtsyncError):

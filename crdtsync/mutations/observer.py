@@ -1,0 +1,162 @@
+"""MutationObserver: one consumer's view of "its" latest mutation (TanStack's ``useMutation``).
+
+::
+
+    obs = client.observe_mutation(mutation_fn=add_todo, optimistic=insert_todo)
+    stop = obs.subscribe(lambda r: print(r.status, r.data))
+    obs.mutate({"id": 7, "title": "x"}, on_success=lambda d, v, c: ...)
+    async for result in obs: ...      # the current result, then each change
+
+Each ``mutate`` starts a new mutation and the observer follows it (an older one keeps running
+but no longer notifies this observer). ``reset()`` goes back to ``idle``. Listeners run at most
+once per ``client.batch()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..cache.subscribable import Subscribable
+from .options import Callbacks, OnError, OnSettled, OnSuccess
+from .state import MutationAction, MutationPhase, MutationState, MutationStatus
+
+if TYPE_CHECKING:
+    from ..cache.client import QueryClient
+    from .mutation import Mutation
+
+
+@dataclass(frozen=True, slots=True)
+class MutationObserverResult:
+    status: MutationStatus
+    data: Any
+    error: BaseException | None
+    variables: Any
+    context: Any
+    failure_count: int
+    failure_reason: BaseException | None
+    is_paused: bool
+    submitted_at: float
+
+    @classmethod
+    def of(cls, st: MutationState) -> MutationObserverResult:
+        return cls(st.status, st.data, st.error, st.variables, st.context, st.failure_count,
+                   st.failure_reason, st.is_paused, st.submitted_at)
+
+    @property
+    def phase(self) -> MutationPhase:
+        return "paused" if self.status == "pending" and self.is_paused else self.status
+
+    @property
+    def is_idle(self) -> bool:
+        return self.status == "idle"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == "pending"
+
+    @property
+    def is_success(self) -> bool:
+        return self.status == "success"
+
+    @property
+    def is_error(self) -> bool:
+        return self.status == "error"
+
+
+Listener = Callable[[MutationObserverResult], None]
+
+
+class MutationObserver(Subscribable[Listener]):
+    """Create with ``client.observe_mutation(**options)``."""
+
+    def __init__(self, client: QueryClient, **options: Any):
+        super().__init__()
+        self.client = client
+        self.options = dict(options)
+        self.mutation: Mutation | None = None
+        self._result = MutationObserverResult.of(MutationState())
+
+    def set_options(self, **options: Any) -> None:
+        self.options.update(options)
+
+    def get_current_result(self) -> MutationObserverResult:
+        return self._result
+
+    def mutate(self, variables: Any = None, *, on_success: OnSuccess | None = None, on_error: OnError | None = None,
+               on_settled: OnSettled | None = None) -> Mutation:
+        """Start a mutation with the observer's options; the per-call callbacks run after the
+        options' ones, and only while this observer still follows that mutation."""
+        self._detach()
+        holder: list[Mutation | None] = [None]
+        extra = Callbacks(on_success=self._only_current(on_success, holder),
+                          on_error=self._only_current(on_error, holder),
+                          on_settled=self._only_current(on_settled, holder))
+        mutation = self.client.mutations.build(variables, dict(self.options), extra=extra)
+        holder[0] = self.mutation = mutation
+        mutation.observers.append(self._on_mutation)
+        mutation.clear_gc()
+        self._set(MutationObserverResult.of(mutation.state))
+        return mutation
+
+    async def mutate_async(self, variables: Any = None, **callbacks: Any) -> Any:
+        return await self.mutate(variables, **callbacks).result()
+
+    def reset(self) -> None:
+        """Forget the current mutation (it keeps running) and go back to ``idle``."""
+        self._detach()
+        self._set(MutationObserverResult.of(MutationState()))
+
+    def _only_current(self, cb: Callable[..., Any] | None,
+                      holder: list[Mutation | None]) -> tuple[Callable[..., Any], ...]:
+        if cb is None:
+            return ()
+
+        def wrapped(*args: Any) -> Any:
+            if self.mutation is not None and self.mutation is holder[0]:
+                return cb(*args)
+            return None
+
+        return (wrapped,)
+
+    def _detach(self) -> None:
+        if self.mutation is not None:
+            if self._on_mutation in self.mutation.observers:
+                self.mutation.observers.remove(self._on_mutation)
+            self.mutation.schedule_gc()
+            self.mutation = None
+
+    def _on_mutation(self, mutation: Mutation, action: MutationAction) -> None:
+        if mutation is self.mutation:
+            self._set(MutationObserverResult.of(mutation.state))
+
+    def _set(self, result: MutationObserverResult) -> None:
+        if result == self._result:
+            return
+        self._result = result
+        self.client.notify_manager.schedule(self, self._notify)
+
+    def _notify(self) -> None:
+        for listener in list(self._listeners):
+            listener(self._result)
+
+    def __aiter__(self) -> AsyncIterator[MutationObserverResult]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[MutationObserverResult]:
+        """Yield the current result, then each new one (slow consumers skip to the latest)."""
+        changed = asyncio.Event()
+        unsubscribe = self.subscribe(lambda _r: changed.set())
+        try:
+            last = self._result
+            yield last
+            while True:
+                await changed.wait()
+                changed.clear()
+                if self._result is not last:
+                    last = self._result
+                    yield last
+        finally:
+            unsubscribe()

@@ -1,0 +1,71 @@
+"""OptimisticTx: what a mutation's ``optimistic(tx, variables)`` function edits through.
+
+Every write is recorded in the :class:`~crdtsync.mutations.overlay.Overlay` under the
+mutation's id and written to the document with the mutation's own origin
+(``crdtsync.origins.mutation_origin(id)``), all in one transaction, before ``mutate`` returns:
+observers see the optimistic value at once. Because an optimistic function must be replayable
+(it runs again when a mutation is restored from the outbox after a restart, and when a version
+conflict is resolved with new variables), it must not read the clock or make random ids:
+pass timestamps and ids in ``variables``.
+
+>>> def rename(tx, v):
+...     tx.merge(("todos", v["id"]), {"title": v["title"]})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ..keys import normalize_key
+from ..replica import Replica
+from ..values import MISSING
+from .overlay import Overlay
+
+
+class OptimisticTx:
+    """Edits by query key. Read back what you wrote with :meth:`read`."""
+
+    def __init__(self, overlay: Overlay, replica: Replica, mutation_id: int):
+        self._overlay = overlay
+        self._replica = replica
+        self.mutation_id = mutation_id
+        self.changed = 0
+
+    def read(self, key: Sequence[Any]) -> Any:
+        """The value stored at ``key`` now (including pending edits), or ``None``."""
+        value = self._replica.read(key)
+        return None if value is MISSING else value
+
+    def set(self, key: Sequence[Any], value: Any) -> None:
+        """Replace the value at ``key`` (a diff: only changed fields are written and tracked)."""
+        nkey = normalize_key(key)
+        if self._overlay.write(self.mutation_id, nkey, self._replica.route(nkey), (), value):
+            self.changed += 1
+
+    def merge(self, key: Sequence[Any], fields: Mapping[str, Any]) -> None:
+        """Set some fields of the mapping at ``key``, leaving the others alone."""
+        nkey = normalize_key(key)
+        route = self._replica.route(nkey)
+        if not isinstance(self._replica.read(nkey), Mapping):
+            self.set(nkey, dict(fields))
+            return
+        for name, value in fields.items():
+            if self._overlay.write(self.mutation_id, nkey, route, (name,), value):
+                self.changed += 1
+
+    def update(self, key: Sequence[Any], fn: Callable[[Any], Any]) -> None:
+        """Set ``key`` to ``fn(current)`` (``current`` is ``None`` when absent); a ``None``
+        result changes nothing, as with ``set_query_data``."""
+        new = fn(self.read(key))
+        if new is not None:
+            self.set(key, new)
+
+    def delete(self, key: Sequence[Any]) -> None:
+        """Remove the value at ``key`` (a rollback brings it back)."""
+        nkey = normalize_key(key)
+        if self._overlay.delete(self.mutation_id, nkey, self._replica.route(nkey)):
+            self.changed += 1
+
+
+OptimisticFn = Callable[[OptimisticTx, Any], None]

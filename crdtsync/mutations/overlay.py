@@ -1,0 +1,311 @@
+"""The overlay: pending optimistic edits as ordered layers over the server's state, per field.
+
+Every field (a *leaf*: document id plus path) that a pending mutation changed optimistically
+has a **base** (the value underneath every pending edit: what the server or a peer last said)
+and a **stack** of entries, one per pending mutation that changed it, in the order they were
+made. The document always shows the *visible* value: the top entry's value, unless a
+concurrent change overrode the stack, in which case the base.
+
+- :meth:`Overlay.rollback` removes one mutation's entries. A field changes back only when that
+  mutation's value is the one on screen, and then to what would be there had the mutation
+  never happened (an earlier pending edit, or the newest base). Fields that other mutations,
+  peers or the server changed afterwards are left alone, so a rollback never overwrites newer
+  data. Only fields the mutation actually changed are tracked: its edit of ``title`` never
+  touches ``done``.
+- :meth:`Overlay.settle` removes a succeeded mutation's entries without writing anything (the
+  value on screen is what the server accepted), and makes it the new base.
+- :meth:`Overlay.rebase_fetched` is called with a fetch result before it is written: pending
+  fields keep the user's values (the fetched value becomes their base), so a fetch that started
+  before a mutation, or returns while it is pending, never makes an optimistic value revert.
+- A change by a peer to a field with a pending edit is seen through ``Replica.watch``; fetch
+  results through :meth:`rebase_fetched`. Both report a
+  :class:`~crdtsync.mutations.conflicts.FieldConflict` and apply the conflict policy.
+
+Granularity: a mapping written where a map already exists is split into its changed keys
+(recursively, down to the route's depth); anything else (a list, a plain value, a mapping
+where nothing was before) is one leaf. Next: see :class:`~crdtsync.mutations.optimistic.OptimisticTx`,
+which is how a mutation's ``optimistic`` function writes through this class.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from pycrdt import Map
+
+from ..keys import QueryKey
+from ..origins import Origin, OriginKind, mutation_origin
+from ..replica import Replica, Route
+from ..values import MISSING, check_value, decode, strict_equal
+from .conflicts import ConflictPolicy, ConflictSource, FieldConflict, policy_name
+
+Leaf = tuple[str, tuple[str, ...]]
+
+
+def rollback_origin(mutation_id: int) -> Origin:
+    return Origin(OriginKind.ROLLBACK, str(mutation_id))
+
+
+@dataclass(eq=False)
+class _Entry:
+    mutation_id: int
+    key: QueryKey
+    value: Any  # MISSING: the mutation deleted the field
+    depth: int | None
+    overridden: bool = False
+    rewrites: int = 0
+
+
+PolicyFor = Callable[[int, QueryKey], "ConflictPolicy"]
+Emit = Callable[[FieldConflict], None]
+
+
+class Overlay:
+    """Created by the mutation runtime for a client's replica. ``policy_for(mutation_id, key)``
+    names the conflict policy that applies; ``emit`` receives every field conflict."""
+
+    def __init__(self, replica: Replica, *, policy_for: PolicyFor, emit: Emit, max_client_rewrites: int = 1):
+        if max_client_rewrites < 0:
+            raise ValueError("max_client_rewrites must be >= 0")
+        self.replica = replica
+        self._policy_for = policy_for
+        self._emit = emit
+        self.max_client_rewrites = max_client_rewrites
+        self._base: dict[Leaf, Any] = {}
+        self._stacks: dict[Leaf, list[_Entry]] = {}
+        self._by_mutation: dict[int, list[Leaf]] = {}
+        self._watches: dict[Leaf, Callable[[], None]] = {}
+
+    # -- inspection --------------------------------------------------------------------------
+    def leaves(self, mutation_id: int) -> list[Leaf]:
+        """The fields ``mutation_id`` changed and has not settled."""
+        return list(self._by_mutation.get(mutation_id, ()))
+
+    def pending_leaves(self) -> list[Leaf]:
+        return list(self._stacks)
+
+    def base(self, leaf: Leaf) -> Any:
+        return self._base.get(leaf, MISSING)
+
+    def visible(self, leaf: Leaf) -> Any:
+        """The value the document should show for ``leaf`` (MISSING: absent)."""
+        stack = self._stacks.get(leaf)
+        if stack and not stack[-1].overridden:
+            return stack[-1].value
+        return self._base.get(leaf, MISSING)
+
+    # -- optimistic writes -------------------------------------------------------------------
+    def write(self, mutation_id: int, key: QueryKey, route: Route, rel: tuple[str, ...], value: Any) -> bool:
+        """Write ``value`` at ``route`` (+ ``rel``) for ``mutation_id``; True when anything changed."""
+        check_value(value)
+        path = route.path + rel
+        depth = route.depth if route.depth is None else max(0, route.depth - len(rel))
+        node = self.replica.raw(route.doc_id, path)
+        changed = list(_changed_leaves(node, path, value, depth))
+        if not changed:
+            return False
+        for leaf_path, leaf_value, leaf_depth in changed:
+            self._push(mutation_id, key, (route.doc_id, leaf_path), leaf_value, leaf_depth)
+        with self.replica.batch(origin=mutation_origin(mutation_id)):
+            for leaf_path, leaf_value, leaf_depth in changed:
+                self._put((route.doc_id, leaf_path), leaf_value, leaf_depth, mutation_origin(mutation_id))
+        return True
+
+    def delete(self, mutation_id: int, key: QueryKey, route: Route, rel: tuple[str, ...] = ()) -> bool:
+        path = route.path + rel
+        if self.replica.read_path(route.doc_id, path) is MISSING:
+            return False
+        leaf = (route.doc_id, path)
+        self._push(mutation_id, key, leaf, MISSING, route.depth)
+        self._put(leaf, MISSING, route.depth, mutation_origin(mutation_id))
+        return True
+
+    def _push(self, mutation_id: int, key: QueryKey, leaf: Leaf, value: Any, depth: int | None) -> None:
+        stack = self._stacks.get(leaf)
+        if stack is None:
+            self._base[leaf] = self.replica.read_path(*leaf)
+            stack = self._stacks[leaf] = []
+            self._watches[leaf] = self.replica.watch(leaf[0], leaf[1], self._watcher(leaf))
+        for e in stack:
+            if e.mutation_id == mutation_id and not e.overridden:
+                stack.remove(e)
+                break
+        else:
+            self._by_mutation.setdefault(mutation_id, []).append(leaf)
+        stack.append(_Entry(mutation_id, key, value, depth))
+
+    def _put(self, leaf: Leaf, value: Any, depth: int | None, origin: Origin) -> None:
+        doc_id, path = leaf
+        if value is MISSING:
+            self.replica.delete_path(doc_id, path, origin=origin)
+        else:
+            self.replica.write_path(doc_id, path, value, depth=depth, origin=origin)
+
+    def _untrack(self, leaf: Leaf) -> None:
+        self._stacks.pop(leaf, None)
+        self._base.pop(leaf, None)
+        stop = self._watches.pop(leaf, None)
+        if stop is not None:
+            stop()
+
+    # -- settling ----------------------------------------------------------------------------
+    def rollback(self, mutation_id: int) -> int:
+        """Revert exactly ``mutation_id``'s pending edits. Returns how many fields changed back."""
+        writes: list[tuple[Leaf, Any, int | None]] = []
+        for leaf in self._by_mutation.pop(mutation_id, []):
+            stack = self._stacks.get(leaf, [])
+            entry = next((e for e in stack if e.mutation_id == mutation_id), None)
+            if entry is None:
+                continue
+            was_visible = entry is stack[-1] and not entry.overridden
+            stack.remove(entry)
+            if was_visible:
+                writes.append((leaf, self.visible(leaf), entry.depth))
+            if not stack:
+                self._untrack(leaf)
+        done = 0
+        if writes:
+            with self.replica.batch(origin=rollback_origin(mutation_id)):
+                for leaf, value, depth in writes:
+                    if not strict_equal(self.replica.read_path(*leaf), value):
+                        self._put(leaf, value, depth, rollback_origin(mutation_id))
+                        done += 1
+        return done
+
+    def settle(self, mutation_id: int) -> None:
+        """``mutation_id`` succeeded: its values stay and become the base of their fields."""
+        for leaf in self._by_mutation.pop(mutation_id, []):
+            stack = self._stacks.get(leaf, [])
+            entry = next((e for e in stack if e.mutation_id == mutation_id), None)
+            if entry is None:
+                continue
+            idx = stack.index(entry)
+            if not entry.overridden:
+                self._base[leaf] = entry.value
+                for earlier in stack[:idx]:  # superseded by a confirmed later write
+                    earlier.overridden = True
+            stack.remove(entry)
+            if not stack:
+                self._untrack(leaf)
+
+    @contextlib.contextmanager
+    def replacing(self, mutation_id: int) -> Iterator[None]:
+        """Roll back ``mutation_id``'s edits and write new ones as one transaction (used when a
+        version conflict is resolved and the mutation retries with new variables)."""
+        with self.replica.batch(origin=mutation_origin(mutation_id)):
+            self.rollback(mutation_id)
+            yield
+
+    # -- concurrent changes ------------------------------------------------------------------
+    def _watcher(self, leaf: Leaf) -> Callable[[Origin], None]:
+        return lambda origin: self._on_change(leaf, origin)
+
+    def _on_change(self, leaf: Leaf, origin: Origin) -> None:
+        stack = self._stacks.get(leaf)
+        if not stack:
+            return
+        current = self.replica.read_path(*leaf)
+        if strict_equal(current, self.visible(leaf)):
+            return
+        top = stack[-1]
+        if top.overridden or origin.kind in (OriginKind.LOCAL, OriginKind.MUTATION, OriginKind.ROLLBACK):
+            # A direct local write (set_query_data, another key's mutation) wins silently.
+            self._base[leaf] = current
+            self._override(stack)
+            return
+        source: ConflictSource = "server" if origin.kind is OriginKind.FETCH else "remote"
+        self._conflict(leaf, stack, current, source)
+
+    def _override(self, stack: list[_Entry]) -> None:
+        for e in stack:
+            e.overridden = True
+
+    def _conflict(self, leaf: Leaf, stack: list[_Entry], incoming: Any, source: ConflictSource) -> None:
+        top = stack[-1]
+        policy = self._policy_for(top.mutation_id, top.key)
+        conflict = FieldConflict(top.key, leaf[0], leaf[1], top.value, incoming, self._base.get(leaf, MISSING),
+                                 source, top.mutation_id, policy_name(policy))
+        self._base[leaf] = incoming
+        write = False
+        if callable(policy):
+            top.value = policy(conflict)
+            if top.value is not MISSING:
+                check_value(top.value)
+            write = True
+        elif policy == "server_wins" or (policy == "crdt" and source == "remote"):
+            self._override(stack)
+        elif policy == "client_wins" and source == "remote":
+            if top.rewrites < self.max_client_rewrites:
+                top.rewrites += 1
+                write = True
+            else:
+                self._override(stack)
+        # crdt / client_wins with the server as source: the user's value stays (rebase).
+        if write and source == "remote":
+            self._put(leaf, top.value, top.depth, mutation_origin(top.mutation_id))
+        self._emit(replace(conflict, resolved=self.visible(leaf)))
+
+    def rebase_fetched(self, route: Route, data: Any) -> Any:
+        """``data`` (a fetch result for ``route``) with every pending field replaced by the value
+        on screen; records the fetched values as the new bases and reports conflicts."""
+        doc_id, prefix = route.doc_id, route.path
+        n = len(prefix)
+        out = data
+        for leaf in [lf for lf in self._stacks if lf[0] == doc_id and lf[1][:n] == prefix]:
+            stack = self._stacks[leaf]
+            rel = leaf[1][n:]
+            incoming = _get_rel(data, rel)
+            if not strict_equal(incoming, self._base.get(leaf, MISSING)):
+                top = stack[-1]
+                if top.overridden or strict_equal(incoming, top.value):
+                    self._base[leaf] = incoming
+                else:
+                    self._conflict(leaf, stack, incoming, "server")
+            out = _set_rel(out, rel, self.visible(leaf))
+        return out
+
+
+def _changed_leaves(node: Any, path: tuple[str, ...], value: Any,
+                    depth: int | None) -> Iterator[tuple[tuple[str, ...], Any, int | None]]:
+    if isinstance(node, Map) and isinstance(value, Mapping) and (depth is None or depth > 0):
+        nxt = None if depth is None else depth - 1
+        for k in list(node.keys()):
+            if k not in value:
+                yield (*path, k), MISSING, nxt
+        for k, v in value.items():
+            child = node.get(k, MISSING)
+            yield from _changed_leaves(child, (*path, k), v, nxt)
+        return
+    if node is not MISSING and not isinstance(node, Map) and strict_equal(decode(node), value):
+        return
+    yield path, value, depth
+
+
+def _get_rel(data: Any, rel: tuple[str, ...]) -> Any:
+    node = data
+    for seg in rel:
+        if not isinstance(node, Mapping) or seg not in node:
+            return MISSING
+        node = node[seg]
+    return node
+
+
+def _set_rel(data: Any, rel: tuple[str, ...], value: Any) -> Any:
+    if not rel:
+        return None if value is MISSING else value
+    base: dict[str, Any] = dict(data) if isinstance(data, Mapping) else {}
+    head, rest = rel[0], rel[1:]
+    if not rest:
+        if value is MISSING:
+            base.pop(head, None)
+        else:
+            base[head] = value
+        return base
+    child = base.get(head)
+    if value is MISSING and not isinstance(child, Mapping):
+        return base if isinstance(data, Mapping) else data
+    base[head] = _set_rel(child, rest, value)
+    return base

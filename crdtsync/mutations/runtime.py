@@ -1,0 +1,189 @@
+"""MutationRuntime: the mutation layer's state for one client (cache, overlay, outbox, defaults).
+
+Created lazily by :class:`~crdtsync.mutations.mixin.MutationsMixin` on first use, so the
+client's ``__init__`` needs no change; reach it through the client's methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..cache.options import NetworkMode
+from ..keys import QueryKey, normalize_key, partial_match_key
+from .cache import MutationCache
+from .conflicts import ConflictPolicy, FieldConflict, check_policy
+from .events import ConflictDetected
+from .filters import MutationFilters, as_mutation_filters
+from .mutation import Mutation
+from .options import CALLBACK_NAMES, Callbacks, MutationOptions, check_names
+from .outbox import Outbox, Synchronous, pack_variables
+from .overlay import Overlay
+
+if TYPE_CHECKING:
+    from ..cache.client import QueryClient
+
+
+class MutationRuntime:
+    def __init__(self, client: QueryClient, *, max_client_rewrites: int = 1):
+        self.client = client
+        self.cache = MutationCache()
+        self.overlay = Overlay(client.replica, policy_for=self._policy_for, emit=self._emit_conflict,
+                               max_client_rewrites=max_client_rewrites)
+        self.outbox: Outbox | None = None
+        self._defaults: list[tuple[QueryKey, dict[str, Any]]] = []
+        self._policies: list[tuple[QueryKey, ConflictPolicy]] = []
+        self._persisted: set[str] = set()
+        self._next_id = 0
+        self._session = f"{client.random.getrandbits(128):032x}"
+        self._resume_lock: asyncio.Lock | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.closing = False
+        self._unsub_online = client.online_manager.subscribe(self._on_online)
+
+    # -- defaults and policies ---------------------------------------------------------------
+    def set_defaults(self, key: Sequence[Any], options: dict[str, Any]) -> None:
+        check_names(options)
+        if "conflict_policy" in options:
+            check_policy(options["conflict_policy"])
+        self._defaults.append((normalize_key(key), dict(options)))
+
+    def get_defaults(self, key: Sequence[Any] | None) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        if key is None:
+            return merged
+        nkey = normalize_key(key)
+        for prefix, opts in self._defaults:
+            if partial_match_key(nkey, prefix):
+                merged.update(opts)
+        return merged
+
+    def set_policy(self, key: Sequence[Any], policy: ConflictPolicy) -> None:
+        check_policy(policy)
+        self._policies.append((normalize_key(key), policy))
+
+    def _policy_for(self, mutation_id: int, key: QueryKey) -> ConflictPolicy:
+        m = self.cache._mutations.get(mutation_id)
+        if m is not None and m.options.conflict_policy is not None:
+            return m.options.conflict_policy
+        chosen: ConflictPolicy = "crdt"
+        for prefix, policy in self._policies:
+            if partial_match_key(key, prefix):
+                chosen = policy
+        return chosen
+
+    def _emit_conflict(self, conflict: FieldConflict) -> None:
+        self.cache._emit(ConflictDetected(conflict))
+
+    # -- creating ----------------------------------------------------------------------------
+    def build(self, variables: Any, options: dict[str, Any], *, extra: Callbacks | None = None,
+              restored_key: str | None = None) -> Mutation:
+        check_names(options)
+        if "conflict_policy" in options:
+            check_policy(options["conflict_policy"])
+        if options.get("mutation_key") is not None:
+            options = {**options, "mutation_key": normalize_key(options["mutation_key"])}
+        defaults = self.get_defaults(options.get("mutation_key"))
+        merged = {**defaults, **{k: v for k, v in options.items() if k not in CALLBACK_NAMES}}
+        callbacks = Callbacks(
+            on_mutate=options.get("on_mutate") or defaults.get("on_mutate"),
+            on_success=_chain(defaults.get("on_success"), options.get("on_success"), extra and extra.on_success),
+            on_error=_chain(defaults.get("on_error"), options.get("on_error"), extra and extra.on_error),
+            on_settled=_chain(defaults.get("on_settled"), options.get("on_settled"), extra and extra.on_settled),
+        )
+        merged.pop("on_mutate", None)
+        for name in CALLBACK_NAMES:
+            merged.pop(name, None)
+        if isinstance(merged.get("network_mode"), str):
+            merged["network_mode"] = NetworkMode(merged["network_mode"])
+        opts = MutationOptions(**merged)
+        self._next_id += 1
+        mid = self._next_id
+        ikey = restored_key or f"{self._session}-{mid}"
+        mutation = Mutation(self, opts, callbacks, variables, mutation_id=mid, idempotency_key=ikey,
+                            restored=restored_key is not None)
+        if restored_key is not None:
+            self._persisted.add(ikey)
+        elif self.outbox is not None and opts.durable and opts.mutation_key is not None:
+            self.outbox.add(ikey, opts.mutation_key, opts.scope, variables, self.client.clock.now())
+            self._persisted.add(ikey)
+        elif opts.durable and opts.mutation_key is not None:
+            pack_variables(variables)  # fail early: a mutation that could not be persisted later
+        self.cache.add(mutation)
+        mutation.start()
+        return mutation
+
+    def persist_variables(self, mutation: Mutation, variables: Any) -> None:
+        if self.outbox is not None and mutation.idempotency_key in self._persisted:
+            self.outbox.update_variables(mutation.idempotency_key, variables)
+
+    def forget(self, mutation: Mutation) -> None:
+        if self.outbox is not None and mutation.idempotency_key in self._persisted:
+            self.outbox.remove(mutation.idempotency_key)
+            self._persisted.discard(mutation.idempotency_key)
+
+    # -- outbox ------------------------------------------------------------------------------
+    def use_outbox(self, outbox: Outbox | str, *, synchronous: Synchronous = "NORMAL") -> list[Mutation]:
+        if self.outbox is not None:
+            raise RuntimeError("this client already uses an outbox")
+        self.outbox = outbox if isinstance(outbox, Outbox) else Outbox(outbox, synchronous=synchronous)
+        restored = []
+        for rec in self.outbox.pending():
+            opts: dict[str, Any] = {"mutation_key": rec.mutation_key}
+            if rec.scope is not None:
+                opts["scope"] = rec.scope
+            restored.append(self.build(rec.variables, opts, restored_key=rec.idempotency_key))
+        return restored
+
+    # -- pausing -----------------------------------------------------------------------------
+    def _on_online(self, online: bool) -> None:
+        if online and not self.closing:
+            task = asyncio.get_running_loop().create_task(self.resume_paused())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def resume_paused(self) -> None:
+        if self._resume_lock is None:
+            self._resume_lock = asyncio.Lock()
+        async with self._resume_lock:
+            while not self.closing:
+                paused = [m for m in self.cache.get_all() if m.state.is_paused]
+                if not paused:
+                    return
+                m = paused[0]
+                if m.options.network_mode is NetworkMode.ONLINE and not self.client.online_manager.is_online():
+                    return
+                m.resume()
+                await m.wait_progress()
+                if m.state.is_paused:
+                    return  # paused again (offline): the next online event resumes
+
+    # -- queries -----------------------------------------------------------------------------
+    def count_pending(self, filters: MutationFilters | Sequence[Any] | None, kwargs: dict[str, Any]) -> int:
+        f = dataclasses.replace(as_mutation_filters(filters, **kwargs), status="pending")
+        return len(self.cache.find_all(f))
+
+    async def close(self) -> None:
+        """Stop every running mutation *without* settling it: outbox rows stay for a restart."""
+        self.closing = True
+        self._unsub_online()
+        tasks = [m._task for m in self.cache.get_all() if m._task is not None and not m._task.done()]
+        tasks += list(self._tasks)
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self.outbox is not None:
+            self.outbox.close()
+
+
+def _chain(*fns: Any) -> tuple[Callable[..., Any], ...]:
+    out: list[Callable[..., Any]] = []
+    for f in fns:
+        if isinstance(f, tuple):
+            out.extend(f)
+        elif f is not None:
+            out.append(f)
+    return tuple(out)
