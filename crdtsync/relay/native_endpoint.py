@@ -42,7 +42,7 @@ from ..protocol.native import (
 from ..protocol.state import Role
 from .auth import Access, Claims, authenticate
 from .context import RelayContext
-from .peer import CLOSE_POLICY, CLOSE_TOKEN_EXPIRED, Peer
+from .peer import CLOSE_POLICY, CLOSE_TOKEN_EXPIRED, Peer, _frames
 from .room import FrameCache, Room, RoomUnavailableError
 
 log = logging.getLogger("crdtsync.relay")
@@ -101,7 +101,7 @@ class NativeSession:
 
     async def run(self, ws: ServerConnection) -> None:
         try:
-            async for frame in ws:
+            async for frame in _frames(ws):
                 if self.peer.closing:
                     break
                 await self.handle(frame)
@@ -136,6 +136,7 @@ class NativeSession:
                 log.exception("internal error on a native frame", extra={"fields": {"peer": self.peer.id}})
                 if self.conn.is_open:
                     self._error(ErrorCode.INTERNAL, "internal error")
+        self._drain()  # automatic answers (Pong)
 
     async def _dispatch(self, ev: NativeMessage, frame: bytes) -> None:
         if isinstance(ev, Hello):

@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import logging
 from collections import deque
+from collections.abc import AsyncIterator
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -86,19 +87,28 @@ class Peer:
                 "slow consumer disconnected",
                 extra={"fields": {"peer": self.id, "queued": len(self._queue)}},
             )
-            self.close(CLOSE_SLOW_CONSUMER, "outgoing queue full")
+            self.close(CLOSE_SLOW_CONSUMER, "outgoing queue full", drain=False)
             return
         self._queue.append(frame)
         self._wake.set()
 
-    def close(self, code: int, reason: str) -> None:
-        """Close the connection (queued frames are discarded)."""
+    def close(self, code: int, reason: str, *, drain: bool = True) -> None:
+        """Close the connection once the frames already queued are sent (``drain=False``:
+        discard them, as for a slow consumer). Later :meth:`send` calls are ignored."""
         if self.closing:
             return
         self.closing = True
+        pending = list(self._queue) if drain else []
         self._queue.clear()
         self._wake.set()
-        self._close_task = asyncio.create_task(self.ws.close(code, reason[:120]))
+        self._close_task = asyncio.create_task(self._close(pending, code, reason[:120]))
+
+    async def _close(self, pending: list[bytes], code: int, reason: str) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            for frame in pending:
+                await asyncio.wait_for(self.ws.send(frame), 5.0)
+        with contextlib.suppress(Exception):
+            await self.ws.close(code, reason)
 
     async def _sender(self) -> None:
         queue = self._queue
@@ -125,3 +135,12 @@ class Peer:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+async def _frames(ws: ServerConnection) -> AsyncIterator[str | bytes]:
+    """Received frames until the connection closes, however it closes."""
+    while True:
+        try:
+            yield await ws.recv()
+        except ConnectionClosed:
+            return

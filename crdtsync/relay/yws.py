@@ -41,6 +41,7 @@ from .peer import (
     CLOSE_ROOM_UNAVAILABLE,
     CLOSE_TOKEN_EXPIRED,
     Peer,
+    _frames,
 )
 from .room import FrameCache, Room, RoomUnavailableError
 
@@ -95,7 +96,7 @@ class YjsSession:
             snapshot = room.awareness_snapshot()
             if snapshot is not None:
                 self.peer.send(encode_yjs(YAwareness(snapshot)))
-            async for frame in ws:
+            async for frame in _frames(ws):
                 if self.peer.closing:
                     break
                 self.handle(frame)
