@@ -24,6 +24,7 @@ The tree::
     ├── TransportError             the connection failed or closed
     ├── StorageError               a store could not read or write
     │   └── CorruptStoreError      stored bytes do not decode; the store refuses to overwrite them
+    ├── HydrationError             bytes given to ``hydrate`` are not a dehydrated state
     ├── AuthError                  a token is malformed, badly signed or expired
     ├── LimitExceededError         a configured limit (rate, queue, rooms, connections) was hit
     ├── SimulationError            crdtsync.testing was used wrongly (bad argument, unknown peer)
@@ -152,6 +153,11 @@ class StorageError(CrdtsyncError):
 
 class CorruptStoreError(StorageError):
     """Stored bytes do not decode. The store refuses to write over them."""
+
+
+class HydrationError(CrdtsyncError, ValueError):
+    """Bytes given to :func:`crdtsync.offline.hydrate` are not a dehydrated state (truncated,
+    another format, an update that does not decode). Nothing was applied."""
 
 
 class AuthError(CrdtsyncError):
