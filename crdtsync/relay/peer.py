@@ -128,7 +128,11 @@ class Peer:
             return
 
     async def stop(self) -> None:
-        """Stop the sender task (after the connection closed)."""
+        """Finish a pending :meth:`close` (so its close code is the one sent), then stop the
+        sender task."""
+        if self._close_task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._close_task), 10.0)
         self.closing = True
         self._queue.clear()
         if self._task is not None:

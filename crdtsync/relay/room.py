@@ -38,7 +38,7 @@ from ..clock import Clock, TimerHandle
 from ..errors import FrameError, StorageError
 from ..protocol.awareness import AwarenessChange, AwarenessEntry, AwarenessRegistry, encode_awareness
 from ..storage.base import DocumentStore
-from ..storage.merge import merge
+from ..storage.merge import EMPTY_UPDATE, merge
 from .config import RelayConfig
 from .metrics import RelayMetrics
 
@@ -239,6 +239,11 @@ class Room:
         """
         if self.state is not RoomState.READY:
             raise RoomUnavailableError(f"room {self.doc_id!r} is {self.state.value}")
+        if update == EMPTY_UPDATE:  # a SyncStep2 with nothing in it: nothing to do but ack
+            if on_durable is not None:
+                self._durable.append(on_durable)
+                self._request_flush(0.0)
+            return
         try:
             self.doc.apply_update(update)
         except Exception as exc:
@@ -282,28 +287,28 @@ class Room:
         return len(self._pending)
 
     async def flush(self) -> None:
-        """Write every pending update to the store (one merged append) and run the
-        ``on_durable`` callbacks. On failure the batch stays pending and is retried."""
-        while self._pending and self.state is RoomState.READY:
+        """Write every pending update to the store (one merged append per round) and then run
+        the ``on_durable`` callbacks queued with them, in order. On failure the batch and its
+        callbacks stay pending and are retried a second later."""
+        while self.state is RoomState.READY and (self._pending or self._durable):
             batch, self._pending = self._pending, []
             waiters, self._durable = self._durable, []
             self._flush_again = False
-            try:
-                data = batch[0] if len(batch) == 1 else merge(batch, doc_id=self.doc_id)
-                await self.store.append(self.doc_id, data)
-            except Exception as exc:
-                self.metrics.flush_errors.inc()
-                log.error("store write failed", extra={"fields": {"doc": self.doc_id, "error": str(exc)}})
-                self._pending[:0] = batch  # keep the batch and its waiters: retried in 1 s
-                self._durable[:0] = waiters
-                if self._flush_timer is None:
-                    self._flush_timer = self.clock.call_later(1.0, self._on_flush_timer)
-                return
-            self.metrics.flushes.inc()
+            if batch:
+                try:
+                    data = batch[0] if len(batch) == 1 else merge(batch, doc_id=self.doc_id)
+                    await self.store.append(self.doc_id, data)
+                except Exception as exc:
+                    self.metrics.flush_errors.inc()
+                    log.error("store write failed", extra={"fields": {"doc": self.doc_id, "error": str(exc)}})
+                    self._pending[:0] = batch  # keep the batch and its waiters: retried in 1 s
+                    self._durable[:0] = waiters
+                    if self._flush_timer is None:
+                        self._flush_timer = self.clock.call_later(1.0, self._on_flush_timer)
+                    return
+                self.metrics.flushes.inc()
             for cb in waiters:
                 cb()
-        if self._flush_again and self._pending:
-            self._request_flush(0.0 if self._durable else self.config.flush_delay)
 
     # ---------------------------------------------------------------- awareness
 
