@@ -138,10 +138,9 @@ class ReplicaPersister:
         return report
 
     async def _open_and_restore(self) -> RestoreReport:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        existed = self.path.exists() and self.path.stat().st_size > 0
         try:
-            if existed:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.path.exists() and self.path.stat().st_size > 0:
                 _quick_check(self.path)
             self.store = SQLiteStore(self.path, policy=self.policy)
             docs, metas, written = await self._load_all()
@@ -157,6 +156,8 @@ class ReplicaPersister:
         if self.clock.now() - written_at > self.max_age:
             age = self.clock.now() - written_at
             return await self._discard(RestoreOutcome.EXPIRED, f"last written {age:.0f} s ago")
+        if not docs:
+            return RestoreReport(RestoreOutcome.EMPTY)
         with self.replica.batch(origin=DISK_ORIGIN):
             for doc_id, state in docs.items():
                 self.replica.apply_update(doc_id, state, origin=DISK_ORIGIN)
@@ -227,6 +228,12 @@ class ReplicaPersister:
         self._timer = None
         task = asyncio.get_running_loop().create_task(self.flush())
         self._flush_task = task
+
+    async def wait_flushed(self) -> None:
+        """Wait for the write the throttle timer started (if any) to finish."""
+        task = self._flush_task
+        if task is not None:
+            await asyncio.shield(task)
 
     @property
     def pending_updates(self) -> int:
