@@ -1,0 +1,19 @@
+"""The client side of sync: :class:`SyncProvider` connects a Replica to a relay.
+
+- :mod:`.provider`: :class:`SyncProvider` (subscribe, forward, apply, reconnect, heartbeat);
+- :mod:`.status`: :class:`SyncStatus`, :class:`ConnectionState`;
+- :mod:`.backoff`: :class:`Backoff` (exponential, with jitter);
+- :mod:`.awareness`: :class:`DocAwareness` (presence per document);
+- :mod:`.docstate`: per-document handshake and acknowledgement bookkeeping;
+- :mod:`.memory_relay`: :class:`MemoryRelay`, an in-process relay for tests and examples.
+
+See ``docs/sync.md``.
+"""
+
+from .awareness import DocAwareness
+from .backoff import Backoff
+from .memory_relay import MemoryRelay
+from .provider import SyncProvider
+from .status import ConnectionState, SyncStatus
+
+__all__ = ["Backoff", "ConnectionState", "DocAwareness", "MemoryRelay", "SyncProvider", "SyncStatus"]

@@ -1,0 +1,624 @@
+"""SyncProvider: keeps a :class:`~crdtsync.replica.Replica` in sync with a relay.
+
+Typical use::
+
+    provider = SyncProvider(replica, "ws://localhost:8787/v1", token_factory=get_token)
+    async with provider:                    # starts connecting in the background
+        provider.subscribe("todos")         # or release = provider.retain("todos")
+        await provider.wait_synced("todos")  # both directions exchanged
+        replica.write(("todos", 1), {...})   # sent at once, acked once durable
+        await provider.wait_acked()
+
+What it does, on the native protocol (``docs/protocol.md``, ``docs/sync.md``):
+
+- **Connect** with ``connect()`` (any coroutine returning a
+  :class:`~crdtsync.transport.base.Transport`) or a ``ws://`` URL; send Hello with the token
+  (``token_factory`` is called again on every reconnect, so tokens can be refreshed).
+- **Subscribe** selected documents only. Each Subscribe carries our state vector; the relay
+  answers SyncStep2 (what we miss) and SyncStep1 (its state vector), and we answer with a
+  SyncStep2 of what *it* misses: offline edits flow both ways after every reconnect.
+- **Forward** local updates of subscribed documents as they commit (``Replica.on_update``),
+  numbered for acknowledgement; updates this provider applied itself (origin
+  ``provider.origin``) are never sent back.
+- **Apply** remote updates with origin ``provider.origin`` (a REMOTE origin naming this
+  provider), so observers can tell them apart.
+- **Reconnect** with exponential backoff and jitter on the injected clock; a **heartbeat** Ping
+  every ``heartbeat_interval`` drops a connection that stays silent for ``heartbeat_timeout``.
+- **Status**: :attr:`status` (connecting, connected, offline, closed; the last error; the last
+  sync time), :meth:`on_status` callbacks and ``async for s in provider.statuses()``.
+- **Presence**: :meth:`awareness` ``(doc_id)`` gives the document's
+  :class:`~crdtsync.sync.awareness.DocAwareness`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import itertools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+from ..clock import Clock, SystemClock
+from ..errors import CrdtsyncError, ProtocolError, RemoteError, TransportError
+from ..origins import Origin, remote_origin
+from ..protocol.awareness import InvalidAwarenessError
+from ..protocol.connection import DEFAULT_MAX_MESSAGE_SIZE, Connection
+from ..protocol.native import (
+    Ack,
+    Awareness,
+    Error,
+    ErrorCode,
+    NativeMessage,
+    Ping,
+    Scalar,
+    Subscribe,
+    SyncStep1,
+    SyncStep2,
+    Unsubscribe,
+    Update,
+)
+from ..protocol.state import Role
+from ..replica import Replica
+from ..transport.base import Transport
+from ..transport.websocket import connect_websocket
+from .awareness import DocAwareness
+from .backoff import Backoff
+from .docstate import DocSync
+from .status import ConnectionState, StatusStream, SyncStatus
+
+__all__ = ["SyncProvider"]
+
+log = logging.getLogger("crdtsync.sync")
+
+T = TypeVar("T")
+Connect = Callable[[], Awaitable[Transport]]
+TokenFactory = Callable[[], "str | Awaitable[str | None] | None"]
+
+EMPTY_UPDATE = b"\x00\x00"
+EMPTY_STATE_VECTOR = b"\x00"
+_names = itertools.count(1)
+
+
+class SyncProvider:
+    """Connects ``replica`` to a relay. Start it with ``async with`` or :meth:`start`."""
+
+    def __init__(
+        self,
+        replica: Replica,
+        connect: Connect | str,
+        *,
+        token: str | None = None,
+        token_factory: TokenFactory | None = None,
+        clock: Clock | None = None,
+        backoff: Backoff | None = None,
+        heartbeat_interval: float = 15.0,
+        heartbeat_timeout: float = 10.0,
+        handshake_timeout: float = 10.0,
+        awareness_interval: float = 15.0,
+        gc_time: float = 30.0,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        client_info: dict[str, Scalar] | None = None,
+        name: str | None = None,
+    ):
+        if token is not None and token_factory is not None:
+            raise ValueError("pass token or token_factory, not both")
+        for what, value in (
+            ("heartbeat_interval", heartbeat_interval),
+            ("heartbeat_timeout", heartbeat_timeout),
+            ("handshake_timeout", handshake_timeout),
+            ("awareness_interval", awareness_interval),
+        ):
+            if value <= 0:
+                raise ValueError(f"{what} must be > 0")
+        self.replica = replica
+        if isinstance(connect, str):
+            url = connect
+            self._connect: Connect = lambda: connect_websocket(url, max_size=max_message_size)
+        else:
+            self._connect = connect
+        self._token = token
+        self._token_factory = token_factory
+        self.clock: Clock = clock or SystemClock()
+        self.backoff = backoff or Backoff()
+        self.heartbeat_interval = heartbeat_interval
+        self.heartbeat_timeout = heartbeat_timeout
+        self.handshake_timeout = handshake_timeout
+        self.awareness_interval = awareness_interval
+        self.gc_time = gc_time
+        self.max_message_size = max_message_size
+        self.client_info: dict[str, Scalar] = {"name": "crdtsync-python", **(client_info or {})}
+        self.name = name or f"provider-{next(_names)}"
+        self.origin: Origin = remote_origin(self.name)
+
+        self._docs: dict[str, DocSync] = {}
+        self._status = StatusStream()
+        self._changed = asyncio.Event()
+        self._outgoing = asyncio.Event()
+        self._retry_now = asyncio.Event()
+        self._conn: Connection | None = None
+        self._transport: Transport | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._unlisten: Callable[[], None] | None = None
+        self._last_rx = 0.0
+        self._closing = False
+        self._opened = False  # the current attempt completed its handshake
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def __aenter__(self) -> SyncProvider:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Start connecting in the background (returns at once). Call :meth:`close` to stop."""
+        if self._task is not None:
+            raise RuntimeError("SyncProvider.start() called twice")
+        if self._closing:
+            raise RuntimeError("a closed SyncProvider cannot start again")
+        self._unlisten = self.replica.on_update(self._on_local_update)
+        self._task = asyncio.create_task(self._run(), name=f"{self.name} sync")
+
+    async def close(self) -> None:
+        """Withdraw our presence, close the connection and stop reconnecting. Idempotent."""
+        if self._closing:
+            return
+        self._closing = True
+        conn = self._conn
+        if conn is not None and conn.is_open:
+            for d in self._docs.values():
+                if d.active and d.awareness is not None and d.awareness.local_state is not None:
+                    d.awareness.set_local_state(None)  # sent by the session's final flush
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
+        for d in self._docs.values():
+            if d.gc_timer is not None:
+                d.gc_timer.cancel()
+                d.gc_timer = None
+        self._status.update(state=ConnectionState.CLOSED, session_id=None, next_retry_at=None)
+        self._notify()
+
+    async def reconnect(self) -> None:
+        """Drop the current connection (if any) and connect again now, skipping the backoff
+        delay: after a token refresh, or when the application knows the network is back."""
+        self._retry_now.set()
+        if self._transport is not None:
+            await self._transport.close()
+
+    # -- subscriptions -----------------------------------------------------------------------
+    @property
+    def subscriptions(self) -> frozenset[str]:
+        return frozenset(d.doc_id for d in self._docs.values() if d.wanted)
+
+    def subscribe(self, doc_id: str) -> None:
+        """Sync ``doc_id`` from now on (and after every reconnect)."""
+        d = self._doc(doc_id)
+        if d.gc_timer is not None:
+            d.gc_timer.cancel()
+            d.gc_timer = None
+        if d.wanted:
+            return
+        d.wanted = True
+        if self._conn is not None and self._conn.is_open:
+            self._activate(d)
+
+    def unsubscribe(self, doc_id: str) -> None:
+        """Stop syncing ``doc_id``. Local edits stay local until it is subscribed again."""
+        d = self._docs.get(doc_id)
+        if d is None or not d.wanted:
+            return
+        d.wanted = False
+        if d.gc_timer is not None:
+            d.gc_timer.cancel()
+            d.gc_timer = None
+        if d.active and self._conn is not None and self._conn.is_open:
+            if d.awareness is not None and d.awareness.local_state is not None:
+                self._conn.send(Awareness(doc_id, d.awareness.withdrawal()))
+            self._conn.send(Unsubscribe(doc_id))
+            self._outgoing.set()
+        d.reset_session()
+        if d.awareness is not None:
+            d.awareness.clear_remote()
+        self._notify()
+
+    def retain(self, doc_id: str) -> Callable[[], None]:
+        """Subscribe ``doc_id`` while anyone holds it. Returns ``release``; after the last
+        release the document is unsubscribed ``gc_time`` seconds later, unless retained again
+        (an observer that comes back quickly does not cost a resync)."""
+        d = self._doc(doc_id)
+        d.refs += 1
+        self.subscribe(doc_id)
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if released:
+                return
+            released = True
+            d.refs -= 1
+            if d.refs == 0 and d.wanted and d.gc_timer is None and not self._closing:
+                d.gc_timer = self.clock.call_later(self.gc_time, lambda: self._gc(d))
+
+        return release
+
+    def _gc(self, d: DocSync) -> None:
+        d.gc_timer = None
+        if d.refs == 0:
+            self.unsubscribe(d.doc_id)
+
+    def _doc(self, doc_id: str) -> DocSync:
+        d = self._docs.get(doc_id)
+        if d is None:
+            if not isinstance(doc_id, str) or not doc_id:
+                raise ValueError(f"a document id is a non-empty str, got {doc_id!r}")
+            d = self._docs[doc_id] = DocSync(doc_id)
+        return d
+
+    # -- status and waiting ------------------------------------------------------------------
+    @property
+    def status(self) -> SyncStatus:
+        return self._status.current
+
+    def on_status(self, listener: Callable[[SyncStatus], None]) -> Callable[[], None]:
+        """Call ``listener(status)`` on every status change; returns the unsubscribe function."""
+        return self._status.subscribe(listener)
+
+    def statuses(self) -> AsyncIterator[SyncStatus]:
+        """``async for status in provider.statuses()``: the current status, then each change,
+        ending after CLOSED."""
+        return self._status.changes()
+
+    def is_synced(self, doc_id: str) -> bool:
+        d = self._docs.get(doc_id)
+        return d is not None and d.synced
+
+    def is_acked(self, doc_id: str | None = None) -> bool:
+        """True when no local change to ``doc_id`` (None: any subscribed document) awaits an ack."""
+        return all(d.acked for d in self._wanted(doc_id))
+
+    def _wanted(self, doc_id: str | None) -> list[DocSync]:
+        if doc_id is None:
+            return [d for d in self._docs.values() if d.wanted]
+        d = self._docs.get(doc_id)
+        return [d] if d is not None and d.wanted else []
+
+    async def wait_connected(self) -> None:
+        await self._wait(lambda: self.status.connected)
+
+    async def wait_synced(self, doc_id: str) -> None:
+        """Until ``doc_id`` has exchanged state both ways on the current connection."""
+        await self._wait(lambda: self.is_synced(doc_id))
+
+    async def wait_acked(self, doc_id: str | None = None) -> None:
+        """Until every local change to ``doc_id`` (None: to every subscribed document) is
+        durable on the relay. Raises :class:`PermissionDeniedError` for a read-only document
+        with local changes."""
+
+        def done() -> bool:
+            for d in self._wanted(doc_id):
+                if d.read_only and d.dirty and d.error is not None:
+                    raise d.error
+            return self.is_acked(doc_id)
+
+        await self._wait(done)
+
+    async def _wait(self, predicate: Callable[[], bool]) -> None:
+        while not predicate():
+            if self._closing:
+                raise TransportError("the provider is closed")
+            changed = self._changed
+            await changed.wait()
+
+    def _notify(self) -> None:
+        ev, self._changed = self._changed, asyncio.Event()
+        ev.set()
+
+    # -- presence ----------------------------------------------------------------------------
+    def awareness(self, doc_id: str) -> DocAwareness:
+        """The presence of ``doc_id``: set ours, read everyone's (see :class:`DocAwareness`)."""
+        d = self._doc(doc_id)
+        if d.awareness is None:
+            d.awareness = DocAwareness(
+                doc_id,
+                self.replica.doc(doc_id).client_id,
+                self.clock,
+                lambda payload: self._send_awareness(d, payload),
+            )
+        return d.awareness
+
+    def _send_awareness(self, d: DocSync, payload: bytes) -> None:
+        if d.active and self._conn is not None and self._conn.is_open:
+            self._conn.send(Awareness(d.doc_id, payload))
+            self._outgoing.set()
+
+    # -- local changes -----------------------------------------------------------------------
+    def _on_local_update(self, doc_id: str, update: bytes, origin: Origin) -> None:
+        if origin == self.origin:
+            return  # we applied it: never echo a peer's update back
+        d = self._docs.get(doc_id)
+        if d is None or not d.wanted:
+            return
+        conn = self._conn
+        if d.active and not d.read_only and conn is not None and conn.is_open:
+            seq = conn.next_seq()
+            conn.send(Update(doc_id, update, seq))
+            d.pending.append(seq)
+            self._outgoing.set()
+        else:
+            d.dirty = True
+        self._notify()
+
+    def _activate(self, d: DocSync) -> None:
+        conn = self._conn
+        assert conn is not None
+        sv = self.replica.state_vector(d.doc_id)
+        conn.send(Subscribe(d.doc_id, sv))
+        d.active = True
+        if sv != EMPTY_STATE_VECTOR:
+            d.dirty = True  # until our answer to the relay's SyncStep1 is acknowledged
+        if d.awareness is not None:
+            payload = d.awareness.renew()
+            if payload is not None:
+                conn.send(Awareness(d.doc_id, payload))
+        self._outgoing.set()
+
+    # -- the connection loop -----------------------------------------------------------------
+    async def _run(self) -> None:
+        attempt = 0
+        while not self._closing:
+            self._status.update(state=ConnectionState.CONNECTING, attempt=attempt, next_retry_at=None)
+            self._retry_now.clear()
+            error: BaseException | None = None
+            self._opened = False
+            try:
+                transport = await self._timeout(self._open(), self.handshake_timeout, "connecting")
+                try:
+                    await self._session(transport)
+                finally:
+                    with contextlib.suppress(Exception):
+                        await transport.close()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a failed attempt, whatever the cause: retry later
+                error = exc
+                if not isinstance(exc, CrdtsyncError):
+                    log.exception("%s: unexpected error in the sync session", self.name)
+            if self._closing:
+                return
+            if self._opened:
+                attempt = 0
+            delay = self.backoff.delay(attempt)
+            attempt += 1
+            self._status.update(
+                state=ConnectionState.OFFLINE,
+                last_error=error,
+                attempt=attempt,
+                session_id=None,
+                next_retry_at=self.clock.now() + delay,
+            )
+            self._notify()
+            log.info("%s: offline (%s); retrying in %.2f s", self.name, error, delay)
+            await self._sleep_unless_retry_now(delay)
+
+    async def _open(self) -> Transport:
+        try:
+            return await self._connect()
+        except TransportError:
+            raise
+        except Exception as exc:
+            raise TransportError(f"connect failed: {exc}") from exc
+
+    async def _sleep_unless_retry_now(self, delay: float) -> None:
+        sleeper = asyncio.ensure_future(self.clock.sleep(delay))
+        waker = asyncio.ensure_future(self._retry_now.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
+
+    async def _timeout(self, aw: Coroutine[Any, Any, T], seconds: float, what: str) -> T:
+        """Await ``aw`` for at most ``seconds`` of the injected clock."""
+        task = asyncio.ensure_future(aw)
+        timer = asyncio.ensure_future(self.clock.sleep(seconds))
+        try:
+            await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        if task.cancelled():
+            raise TransportError(f"{what} timed out after {seconds} s")
+        return task.result()
+
+    async def _token_now(self) -> str | None:
+        if self._token_factory is None:
+            return self._token
+        result = self._token_factory()
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    async def _session(self, transport: Transport) -> None:
+        """One connection, from Hello until it ends (always by an exception)."""
+        conn = Connection(Role.CLIENT, max_message_size=self.max_message_size)
+        conn.send_hello(await self._token_now(), self.client_info)
+        for frame in conn.bytes_to_send():
+            await transport.send(frame)
+        await self._timeout(self._await_welcome(transport, conn), self.handshake_timeout, "handshake")
+        self._conn, self._transport = conn, transport
+        self._opened = True
+        self._last_rx = self.clock.now()
+        self._status.update(state=ConnectionState.CONNECTED, attempt=0, session_id=conn.session_id, next_retry_at=None)
+        log.info("%s: connected (session %s)", self.name, conn.session_id)
+        try:
+            for d in self._docs.values():
+                if d.wanted:
+                    self._activate(d)
+            self._notify()
+            tasks = [
+                asyncio.ensure_future(self._reader(transport, conn)),
+                asyncio.ensure_future(self._writer(transport, conn)),
+                asyncio.ensure_future(self._heartbeat(conn)),
+                asyncio.ensure_future(self._presence()),
+            ]
+            try:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for t in done:
+                    t.result()  # raises the reason the session ended
+            finally:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await self._final_flush(transport, conn)
+        finally:
+            self._conn = self._transport = None
+            for d in self._docs.values():
+                d.reset_session()
+                if d.awareness is not None:
+                    d.awareness.clear_remote()
+            self._notify()
+
+    async def _await_welcome(self, transport: Transport, conn: Connection) -> None:
+        while not conn.is_open:
+            frame = await transport.recv()
+            try:
+                conn.receive_bytes(frame)
+            except ProtocolError:
+                await self._final_flush(transport, conn)
+                raise
+            for ev in conn.events_received():
+                if isinstance(ev, Error):
+                    raise ev.exception()
+
+    async def _final_flush(self, transport: Transport, conn: Connection) -> None:
+        """Best effort: send what is queued (a fatal error, our presence withdrawal)."""
+        for frame in conn.bytes_to_send():
+            try:
+                await transport.send(frame)
+            except Exception:
+                return
+
+    async def _reader(self, transport: Transport, conn: Connection) -> None:
+        while True:
+            frame = await transport.recv()
+            self._last_rx = self.clock.now()
+            conn.receive_bytes(frame)  # a ProtocolError ends the session (fatal Error queued)
+            for ev in conn.events_received():
+                self._handle(conn, ev)
+            self._outgoing.set()
+
+    async def _writer(self, transport: Transport, conn: Connection) -> None:
+        while True:
+            await self._outgoing.wait()
+            self._outgoing.clear()
+            for frame in conn.bytes_to_send():
+                await transport.send(frame)
+
+    async def _heartbeat(self, conn: Connection) -> None:
+        for nonce in itertools.count(1):
+            await self.clock.sleep(self.heartbeat_interval)
+            sent_at = self.clock.now()
+            conn.send(Ping(nonce))
+            self._outgoing.set()
+            await self.clock.sleep(self.heartbeat_timeout)
+            if self._last_rx < sent_at:
+                raise TransportError(f"heartbeat: nothing received for {self.heartbeat_timeout} s after a ping")
+
+    async def _presence(self) -> None:
+        """Renew our awareness states and expire silent remote ones, every interval."""
+        while True:
+            await self.clock.sleep(self.awareness_interval)
+            for d in self._docs.values():
+                if d.awareness is not None and d.active:
+                    payload = d.awareness.renew()
+                    if payload is not None:
+                        self._send_awareness(d, payload)
+                    d.awareness.expire()
+
+    # -- received messages -------------------------------------------------------------------
+    def _handle(self, conn: Connection, msg: NativeMessage) -> None:
+        if isinstance(msg, Error):
+            self._on_error(msg)
+            return
+        doc_id = getattr(msg, "doc_id", None)
+        d = self._docs.get(doc_id) if doc_id is not None else None
+        if d is None or not d.active:
+            return  # a late message for a document we left, or a Ping/Pong
+        if isinstance(msg, Update):
+            self._apply(d, msg.update)
+        elif isinstance(msg, SyncStep2):
+            self._apply(d, msg.update)
+            d.got_step2 = True
+            self._synced_maybe(d)
+        elif isinstance(msg, SyncStep1):
+            update = self.replica.get_update(d.doc_id, msg.state_vector)
+            seq = 0 if d.read_only or update == EMPTY_UPDATE else conn.next_seq()
+            conn.send(SyncStep2(d.doc_id, update, seq))
+            d.answered, d.answer_seq = True, seq
+            if update == EMPTY_UPDATE and not d.pending:
+                d.dirty = False  # the relay lacks nothing we have
+            self._synced_maybe(d)
+        elif isinstance(msg, Ack):
+            d.ack(msg.seq)
+            self._status.update(last_sync_at=self.clock.now())
+            self._notify()
+        elif isinstance(msg, Awareness):
+            try:
+                self.awareness(d.doc_id).receive(msg.payload)
+            except InvalidAwarenessError as exc:
+                log.warning("%s: dropped a bad awareness payload for %r: %s", self.name, d.doc_id, exc)
+
+    def _apply(self, d: DocSync, update: bytes) -> None:
+        if update == EMPTY_UPDATE:
+            return
+        try:
+            self.replica.apply_update(d.doc_id, update, origin=self.origin)
+        except CrdtsyncError:
+            raise
+        except Exception as exc:  # pycrdt refused the bytes: the relay sent garbage
+            raise ProtocolError(f"an update for {d.doc_id!r} does not apply: {exc}") from exc
+
+    def _synced_maybe(self, d: DocSync) -> None:
+        if d.synced:
+            self._status.update(last_sync_at=self.clock.now())
+        self._notify()
+
+    def _on_error(self, err: Error) -> None:
+        exc = err.exception()
+        if err.fatal:
+            raise exc  # the relay closes the connection; the session ends with this reason
+        d = self._docs.get(err.doc_id) if err.doc_id is not None else None
+        log.warning("%s: relay error %s (document %r)", self.name, exc, err.doc_id)
+        self._status.update(last_error=exc)
+        if d is not None:
+            d.error = exc
+            if err.code == ErrorCode.FORBIDDEN:
+                d.read_only = True
+                if d.pending or d.answer_seq:
+                    d.dirty = True  # these will never be acked on this connection
+                d.pending.clear()
+                d.answer_seq = 0
+            elif err.code in (ErrorCode.NOT_SUBSCRIBED, ErrorCode.ROOM_UNAVAILABLE) and d.wanted:
+                self._resubscribe_later(d, exc)
+        self._notify()
+
+    def _resubscribe_later(self, d: DocSync, exc: RemoteError) -> None:
+        d.reset_session()
+        delay = self.backoff.delay(0)
+
+        def again() -> None:
+            if d.wanted and not d.active and self._conn is not None and self._conn.is_open:
+                self._activate(d)
+
+        self.clock.call_later(delay, again)
