@@ -121,7 +121,7 @@ class Mutation:
         self._settled = loop.create_future()
         self._settled.add_done_callback(_retrieve)
         self._prev = self._rt.cache._join_scope(self)
-        paused = self._hold or self._must_wait_network()
+        paused = self._hold = self._hold or self._must_wait_network()
         self._dispatch(Pending(self.state.variables, paused, self._rt.client.clock.now()))
         self._apply_optimistic(self.state.variables)
         self._task = loop.create_task(self._run())
@@ -213,7 +213,10 @@ class Mutation:
                 await asyncio.shield(self._settled)
 
     async def _wait_network(self) -> None:
+        # Once paused, only resume() continues it, so paused mutations run in order, one at a
+        # time, instead of all at once when the network returns.
         while self._hold or self._must_wait_network():
+            self._hold = True
             if not self.state.is_paused:
                 self._dispatch(Pause())
             self._progress.set()
