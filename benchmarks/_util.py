@@ -5,6 +5,8 @@ the numbers are produced the same way everywhere:
 
 - :func:`timed` / :class:`Samples`: wall-clock timing with ``time.perf_counter`` and a
   summary (count, mean, p50, p90, p99, min, max; all in microseconds unless said otherwise);
+- :class:`Stopwatch`: wall and CPU time of one block (CPU time is what to trust when the
+  machine is shared: it does not count time the process spent preempted);
 - :func:`rss_bytes`: resident set size of this process (psutil when installed, else
   ``/proc/self/statm``);
 - :func:`machine_info`: cores, Python, pycrdt and platform, to put beside every result;
@@ -81,6 +83,25 @@ def timed(out: Samples) -> Iterator[None]:
         yield
     finally:
         out.add(time.perf_counter() - t0)
+
+
+class Stopwatch:
+    """``with Stopwatch() as sw: work()`` then ``sw.wall`` and ``sw.cpu`` (seconds).
+
+    ``cpu`` is this process's CPU time (``time.process_time``): unlike wall time it is not
+    inflated when other processes compete for the cores, so report both on a shared machine.
+    """
+
+    wall: float = 0.0
+    cpu: float = 0.0
+
+    def __enter__(self) -> Stopwatch:
+        self._c0, self._t0 = time.process_time(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self._t0
+        self.cpu = time.process_time() - self._c0
 
 
 def time_once(fn: Callable[[], Any]) -> tuple[float, Any]:
