@@ -314,9 +314,13 @@ class SimPeer:
             self.net._log("ack", msg.src, self.name, detail=",".join(map(str, msg.write_ids)))
             return
         if msg.kind is MessageKind.SYNC_STEP1:
+            new_doc = not replica.has_doc(msg.doc_id)
             diff = replica.get_update(msg.doc_id, msg.payload)
             ids = tuple(sorted(self.known.get(msg.doc_id, ())))
             self.net._send(self, msg.src, MessageKind.SYNC_STEP2, msg.doc_id, diff, ids)
+            if new_doc:  # we never asked for this document: ask now (once, so no ping-pong)
+                sv = replica.state_vector(msg.doc_id)
+                self.net._send(self, msg.src, MessageKind.SYNC_STEP1, msg.doc_id, sv, ())
             return
         # UPDATE or SYNC_STEP2: merge, then remember which writes we now may hold.
         replica.apply_update(msg.doc_id, msg.payload, origin=remote_origin(msg.src))
