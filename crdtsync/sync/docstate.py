@@ -19,6 +19,7 @@ class DocSync:
     wanted: bool = False  # subscribed by the application (or retained)
     refs: int = 0  # retain() holders
     gc_timer: TimerHandle | None = None  # pending unsubscribe after the last release
+    retry_timer: TimerHandle | None = None  # pending resubscribe after room_unavailable
     awareness: DocAwareness | None = None
     # -- the current session (reset by ``reset_session``) --
     active: bool = False  # Subscribe sent on the current connection
@@ -48,6 +49,12 @@ class DocSync:
         if self.answer_seq and self.answer_seq <= seq:
             self.answer_seq = 0
             self.dirty = False  # the answer carried everything the relay lacked
+
+    def cancel_timers(self) -> None:
+        for timer in (self.gc_timer, self.retry_timer):
+            if timer is not None:
+                timer.cancel()
+        self.gc_timer = self.retry_timer = None
 
     def reset_session(self) -> None:
         """The connection is gone: whatever was not acknowledged must go again next time."""

@@ -7,8 +7,9 @@ updates forwarded to the other subscribers byte for byte, awareness through an
 (``crdtsync relay``): no persistence, no limits, no y-websocket endpoint.
 
 Fault switches for provider tests: ``refuse`` (connects fail), ``stalled`` (frames are read and
-ignored: a dead peer that keeps the socket open), :meth:`drop_all` (close every connection),
-:meth:`inject` (send raw bytes to every connection).
+ignored: a dead peer that keeps the socket open), ``unavailable`` (document ids whose Subscribe
+gets ``room_unavailable``), :meth:`drop_all` (close every connection), :meth:`inject` (send raw
+bytes to every connection).
 
 ::
 
@@ -84,6 +85,7 @@ class MemoryRelay:
         self.hold_acks = hold_acks
         self.refuse = False
         self.stalled = False
+        self.unavailable: set[str] = set()
         self.docs: dict[str, Doc[Any]] = {}
         self.awareness: dict[str, AwarenessRegistry] = {}
         self.sessions: dict[str, RelaySession] = {}
@@ -189,6 +191,9 @@ class MemoryRelay:
             s.access, s.token = access, msg.token
             conn.accept(s.id)
         elif isinstance(msg, Subscribe):
+            if msg.doc_id in self.unavailable:
+                conn.send(Error(ErrorCode.ROOM_UNAVAILABLE, "load failed", msg.doc_id))
+                return
             s.docs.add(msg.doc_id)
             doc = self.doc(msg.doc_id)
             conn.send(SyncStep2(msg.doc_id, doc.get_update(msg.state_vector)))

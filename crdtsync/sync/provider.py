@@ -41,7 +41,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from ..clock import Clock, SystemClock
-from ..errors import CrdtsyncError, ProtocolError, RemoteError, TransportError
+from ..errors import CrdtsyncError, ProtocolError, TransportError
 from ..origins import Origin, remote_origin
 from ..protocol.awareness import InvalidAwarenessError
 from ..protocol.connection import DEFAULT_MAX_MESSAGE_SIZE, Connection
@@ -180,9 +180,7 @@ class SyncProvider:
             self._unlisten()
             self._unlisten = None
         for d in self._docs.values():
-            if d.gc_timer is not None:
-                d.gc_timer.cancel()
-                d.gc_timer = None
+            d.cancel_timers()
         self._status.update(state=ConnectionState.CLOSED, session_id=None, next_retry_at=None)
         self._notify()
 
@@ -216,9 +214,7 @@ class SyncProvider:
         if d is None or not d.wanted:
             return
         d.wanted = False
-        if d.gc_timer is not None:
-            d.gc_timer.cancel()
-            d.gc_timer = None
+        d.cancel_timers()
         if d.active and self._conn is not None and self._conn.is_open:
             if d.awareness is not None and d.awareness.local_state is not None:
                 self._conn.send(Awareness(doc_id, d.awareness.withdrawal()))
@@ -610,15 +606,17 @@ class SyncProvider:
                 d.pending.clear()
                 d.answer_seq = 0
             elif err.code in (ErrorCode.NOT_SUBSCRIBED, ErrorCode.ROOM_UNAVAILABLE) and d.wanted:
-                self._resubscribe_later(d, exc)
+                self._resubscribe_later(d)
         self._notify()
 
-    def _resubscribe_later(self, d: DocSync, exc: RemoteError) -> None:
+    def _resubscribe_later(self, d: DocSync) -> None:
         d.reset_session()
-        delay = self.backoff.delay(0)
+        if d.retry_timer is not None:
+            return
 
         def again() -> None:
+            d.retry_timer = None
             if d.wanted and not d.active and self._conn is not None and self._conn.is_open:
                 self._activate(d)
 
-        self.clock.call_later(delay, again)
+        d.retry_timer = self.clock.call_later(self.backoff.delay(0), again)

@@ -294,6 +294,21 @@ async def test_garbage_from_the_relay_ends_the_session_and_it_reconnects(
     assert p.status.session_id != first
 
 
+async def test_room_unavailable_is_retried_after_a_delay(
+    make_provider: MakeProvider, relay: MemoryRelay, clock: FakeClock
+) -> None:
+    relay.unavailable.add("d")
+    p = await started(make_provider(backoff=Backoff(initial=2, jitter=0)))
+    p.subscribe("d")
+    await until(clock, lambda: p.status.last_error is not None)
+    assert isinstance(p.status.last_error, RemoteError) and p.status.last_error.code == "room_unavailable"
+    assert p.status.connected and not p.is_synced("d")
+    relay.unavailable.clear()
+    await clock.advance(2)
+    await p.wait_synced("d")
+    assert len(relay.messages(native.Subscribe)) == 2
+
+
 # -- auth --------------------------------------------------------------------------------------
 
 
