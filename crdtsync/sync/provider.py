@@ -37,8 +37,8 @@ import contextlib
 import inspect
 import itertools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 from ..clock import Clock, SystemClock
 from ..errors import CrdtsyncError, ProtocolError, TransportError
@@ -67,6 +67,7 @@ from .awareness import DocAwareness
 from .backoff import Backoff
 from .docstate import DocSync
 from .status import ConnectionState, StatusStream, SyncStatus
+from .timing import sleep_unless, with_timeout
 
 __all__ = ["SyncProvider"]
 
@@ -375,7 +376,7 @@ class SyncProvider:
             error: BaseException | None = None
             self._opened = False
             try:
-                transport = await self._timeout(self._open(), self.handshake_timeout, "connecting")
+                transport = await with_timeout(self.clock, self._open(), self.handshake_timeout, "connecting")
                 try:
                     await self._session(transport)
                 finally:
@@ -402,7 +403,7 @@ class SyncProvider:
             )
             self._notify()
             log.info("%s: offline (%s); retrying in %.2f s", self.name, error, delay)
-            await self._sleep_unless_retry_now(delay)
+            await sleep_unless(self.clock, delay, self._retry_now)
 
     async def _open(self) -> Transport:
         try:
@@ -411,31 +412,6 @@ class SyncProvider:
             raise
         except Exception as exc:
             raise TransportError(f"connect failed: {exc}") from exc
-
-    async def _sleep_unless_retry_now(self, delay: float) -> None:
-        sleeper = asyncio.ensure_future(self.clock.sleep(delay))
-        waker = asyncio.ensure_future(self._retry_now.wait())
-        try:
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            waker.cancel()
-
-    async def _timeout(self, aw: Coroutine[Any, Any, T], seconds: float, what: str) -> T:
-        """Await ``aw`` for at most ``seconds`` of the injected clock."""
-        task = asyncio.ensure_future(aw)
-        timer = asyncio.ensure_future(self.clock.sleep(seconds))
-        try:
-            await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            timer.cancel()
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
-        if task.cancelled():
-            raise TransportError(f"{what} timed out after {seconds} s")
-        return task.result()
 
     async def _token_now(self) -> str | None:
         if self._token_factory is None:
@@ -451,7 +427,7 @@ class SyncProvider:
         conn.send_hello(await self._token_now(), self.client_info)
         for frame in conn.bytes_to_send():
             await transport.send(frame)
-        await self._timeout(self._await_welcome(transport, conn), self.handshake_timeout, "handshake")
+        await with_timeout(self.clock, self._await_welcome(transport, conn), self.handshake_timeout, "handshake")
         self._conn, self._transport = conn, transport
         self._opened = True
         self._last_rx = self.clock.now()
@@ -558,7 +534,10 @@ class SyncProvider:
             d.got_step2 = True
             self._synced_maybe(d)
         elif isinstance(msg, SyncStep1):
-            update = self.replica.get_update(d.doc_id, msg.state_vector)
+            try:
+                update = self.replica.get_update(d.doc_id, msg.state_vector)
+            except Exception as exc:  # pycrdt refused the state vector
+                raise ProtocolError(f"a state vector for {d.doc_id!r} does not decode: {exc}") from exc
             seq = 0 if d.read_only or update == EMPTY_UPDATE else conn.next_seq()
             conn.send(SyncStep2(d.doc_id, update, seq))
             d.answered, d.answer_seq = True, seq

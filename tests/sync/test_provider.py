@@ -10,7 +10,7 @@ import pytest
 
 from crdtsync import MISSING, Replica
 from crdtsync.clock import FakeClock
-from crdtsync.errors import PermissionDeniedError, RemoteError, TransportError
+from crdtsync.errors import PermissionDeniedError, ProtocolError, RemoteError, TransportError
 from crdtsync.origins import OriginKind
 from crdtsync.protocol import native
 from crdtsync.sync import Backoff, ConnectionState, MemoryRelay, SyncProvider, SyncStatus
@@ -307,6 +307,25 @@ async def test_room_unavailable_is_retried_after_a_delay(
     await clock.advance(2)
     await p.wait_synced("d")
     assert len(relay.messages(native.Subscribe)) == 2
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [native.Update("d", b"\xff\xff\xff"), native.SyncStep1("d", b"\xff\xff")],
+    ids=["update-that-does-not-apply", "state-vector-that-does-not-decode"],
+)
+async def test_undecodable_crdt_bytes_end_the_session_with_a_protocol_error(
+    make_provider: MakeProvider, relay: MemoryRelay, clock: FakeClock, msg: native.NativeMessage
+) -> None:
+    p = await started(make_provider(), "d")
+    p.replica.write(("d", "k"), "v")
+    await p.wait_acked()
+    await relay.inject(native.encode(msg))
+    await until(clock, lambda: p.status.state is ConnectionState.OFFLINE)
+    assert isinstance(p.status.last_error, ProtocolError)
+    assert p.replica.read(("d", "k")) == "v"  # the document is untouched
+    await clock.advance(1)
+    await p.wait_synced("d")
 
 
 # -- auth --------------------------------------------------------------------------------------
