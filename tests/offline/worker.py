@@ -17,7 +17,7 @@ import sys
 import time
 from typing import Any
 
-from crdtsync.offline import LocalChannel, Role
+from crdtsync.offline import LocalChannel
 from crdtsync.offline.persist import ReplicaPersister
 from crdtsync.replica import Replica
 from crdtsync.values import MISSING
