@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -81,10 +82,8 @@ class Proc:
 
     async def exit(self) -> None:
         if self.proc.returncode is None:
-            try:
+            with contextlib.suppress(EOFError, ConnectionError, TimeoutError):
                 await self.call("exit")
-            except (EOFError, ConnectionError, TimeoutError):
-                pass
         await self.reap()
 
     async def reap(self) -> int:

@@ -92,7 +92,7 @@ async def test_takeover_and_nothing_lost(tmp_path: Path) -> None:
 async def _wait_connected(ch: LocalChannel) -> None:
     while not ch.status.connected:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        unsub = ch.subscribe(lambda st: fut.done() or fut.set_result(None))
+        unsub = ch.subscribe(lambda st, fut=fut: fut.done() or fut.set_result(None))  # type: ignore[misc]
         try:
             await fut
         finally:
