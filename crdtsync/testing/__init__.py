@@ -16,12 +16,13 @@ What to import, and what to call next:
 4. Without faults: :func:`connected_pair` gives two replicas synced in memory.
 
 The pytest plugin (:mod:`crdtsync.testing.plugin`, loaded automatically) provides the
-fixtures ``fake_clock``, ``replica``, ``replica_pair`` and ``sim_network`` and the hypothesis
+fixtures ``fake_clock``, ``replica``, ``replica_pair``, ``sim_network`` and ``relay`` (a real
+relay on loopback with a temporary SQLite store) and the hypothesis
 profiles ``ci``, ``dev`` and ``deep`` (``HYPOTHESIS_PROFILE=deep``).
 
 Conformance suites for adapters: :func:`check_storage` ``(make_store)`` runs every
-:class:`~crdtsync.storage.DocumentStore` check. ``check_transport`` lives in
-``crdtsync.testing.transport_suite`` once the transport layer ships it.
+:class:`~crdtsync.storage.DocumentStore` check; :func:`check_transport`
+``(make_pair, max_size=...)`` runs every :class:`~crdtsync.transport.Transport` check.
 
 Importing this package needs hypothesis (the ``crdtsync[testing]`` extra).
 """
@@ -58,6 +59,7 @@ from .peers import connect, connected_pair
 from .schedule import Schedule
 from .storage_suite import check_storage
 from .strategies import edit_ops, json_values, mutation_scripts, query_keys, schedules
+from .transport_suite import check_transport
 
 __all__ = [
     "DeleteKey",
@@ -87,6 +89,7 @@ __all__ = [
     "assert_converged",
     "assert_no_acknowledged_loss",
     "check_storage",
+    "check_transport",
     "concurrent_edit_vs_delete",
     "connect",
     "connected_pair",

@@ -11,6 +11,9 @@ Fixtures (all function-scoped):
   transaction of one is applied to the other at once (no faults; use ``sim_network`` for those).
 - ``sim_network``: a :class:`~crdtsync.testing.network.SimNetwork` with three peers
   (``"p0"``, ``"p1"``, ``"p2"``), seed 0, on ``fake_clock``. Call ``sim_network.add_peer()`` for more.
+- ``relay``: a started :class:`~crdtsync.relay.Relay` on 127.0.0.1 (a free port) over an
+  :class:`~crdtsync.storage.SQLiteStore` in the test's ``tmp_path``; connect to ``relay.url``.
+  Stopped (rooms flushed, store closed) after the test. Needs pytest-asyncio.
 
 Hypothesis profiles, registered when the plugin is imported:
 
@@ -28,14 +31,17 @@ collection of unrelated tests.
 
 from __future__ import annotations
 
+import importlib.util
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
     from ..clock import FakeClock
+    from ..relay import Relay
     from ..replica import Replica
     from .network import SimNetwork
 
@@ -147,3 +153,21 @@ def sim_network(fake_clock: FakeClock) -> Iterator[SimNetwork]:
     net = SimNetwork(seed=0, clock=fake_clock, peers=3)
     yield net
     net.close()
+
+
+# pytest-asyncio is in the dev extra, not in ``testing``: no async fixture without it.
+if importlib.util.find_spec("pytest_asyncio") is not None:
+    import pytest_asyncio
+
+    @pytest_asyncio.fixture
+    async def relay(tmp_path: Path) -> AsyncIterator[Relay]:
+        """A real relay on loopback (free port) with a SQLite store in ``tmp_path``."""
+        from ..relay import Relay, RelayConfig
+        from ..storage import SQLiteStore
+
+        server = Relay(RelayConfig(host="127.0.0.1", port=0), SQLiteStore(tmp_path / "relay.db"))
+        await server.start()
+        try:
+            yield server
+        finally:
+            await server.stop()

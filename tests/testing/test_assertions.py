@@ -6,6 +6,7 @@ import pytest
 from hypothesis import settings
 
 from crdtsync.errors import NotConvergedError
+from crdtsync.relay import Relay
 from crdtsync.replica import Replica
 from crdtsync.testing import (
     Mutation,
@@ -101,3 +102,14 @@ def test_profiles_are_selected_from_the_environment_and_reload_safely() -> None:
             load_selected_profile({"HYPOTHESIS_PROFILE": "nope"})
     finally:
         settings.load_profile(current)
+
+
+async def test_relay_fixture_serves_a_y_websocket_client(relay: Relay) -> None:
+    import asyncio
+
+    import websockets
+
+    assert relay.url.startswith("ws://127.0.0.1:")
+    async with websockets.connect(f"{relay.url}/room1") as ws:
+        first = await asyncio.wait_for(ws.recv(), 5)
+    assert isinstance(first, bytes) and first[:2] == b"\x00\x00"  # SyncStep1 opens the room
