@@ -7,7 +7,7 @@
   by CRDT into another client, with paused mutations.
 - :class:`LocalChannel` (``channel.py``): processes on one machine that open the same
   channel name stay converged over a Unix socket; a leader elected by file lock runs the hub
-  (and the one relay connection, via ``leader_task``).
+  (and the one relay connection: ``leader_task=relay_leader_task(...)``, ``relay_link.py``).
 - :class:`ConnectionMonitor` (``status.py``): online / degraded / offline and the last sync
   time, from the channel, the relay and fetch failures; drives the client's online manager.
 

@@ -1,0 +1,65 @@
+"""The leader holds the one relay connection for the whole channel (real relay, loopback)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from crdtsync.offline import LocalChannel, Role
+from crdtsync.offline.relay_link import relay_leader_task
+from crdtsync.relay import Relay, RelayConfig
+from crdtsync.replica import Replica
+from crdtsync.storage import MemoryStore
+from crdtsync.sync.provider import SyncProvider
+from tests.offline.test_channel import until
+
+pytestmark = pytest.mark.timeout(30)
+
+
+async def test_followers_reach_the_relay_through_the_leader_and_back(tmp_path: Path) -> None:
+    relay = Relay(RelayConfig(port=0), MemoryStore())
+    await relay.start()
+    url = f"{relay.url}/v1"
+    statuses: dict[str, list[bool]] = {"a": [], "b": []}
+    providers: list[SyncProvider] = []
+
+    def make(replica: Replica) -> SyncProvider:
+        p = SyncProvider(replica, url)
+        providers.append(p)
+        return p
+
+    ra, rb = Replica(), Replica()
+    ra.write(("todos", "1"), "seed")
+    a = LocalChannel("rl", ra, base_dir=tmp_path,
+                     leader_task=relay_leader_task(make, on_status=statuses["a"].append))
+    b = LocalChannel("rl", rb, base_dir=tmp_path,
+                     leader_task=relay_leader_task(make, on_status=statuses["b"].append))
+    remote = Replica()
+    outside = SyncProvider(remote, url)
+    try:
+        await a.start()
+        await a.wait_ready(5)
+        await b.start()
+        await b.wait_ready(5)
+        async with outside:
+            outside.subscribe("todos")
+            await until(remote, ("todos", "1"), "seed", timeout=5)
+            rb.write(("todos", "2"), "from follower")  # follower -> hub -> leader's provider -> relay
+            await until(remote, ("todos", "2"), "from follower", timeout=5)
+            remote.write(("todos", "3"), "from outside")  # relay -> leader -> hub -> follower
+            await until(rb, ("todos", "3"), "from outside", timeout=5)
+            assert len(providers) == 1 and statuses["a"][-1] is True and statuses["b"] == []
+
+            await a.close()  # leadership moves: b opens its own relay connection
+            await b.wait_role(Role.LEADER, 2)
+            assert statuses["a"][-1] is False
+            rb.write(("todos", "4"), "after takeover")
+            await until(remote, ("todos", "4"), "after takeover", timeout=5)
+            assert len(providers) == 2
+            assert statuses["b"][-1] is True  # its write reached the relay, so it reported connected
+    finally:
+        await b.close()
+        await a.close()
+        await relay.stop()
+
