@@ -17,6 +17,7 @@ identical (``is``) to the previous result, so observers can compare cheaply.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any, TypeAlias
@@ -62,6 +63,8 @@ def check_value(value: Any, _depth: int = 0) -> None:
             raise InvalidValueError(f"non-finite float {value!r} cannot be stored")
         return
     if isinstance(value, Mapping):
+        if len(value) == 1 and FLOAT_TAG in value:
+            raise InvalidValueError(f"a mapping whose only key is {FLOAT_TAG!r} is reserved by crdtsync")
         for k, v in value.items():
             if not isinstance(k, str):
                 raise InvalidValueError(f"mapping keys must be str, got {k!r}")
@@ -105,19 +108,30 @@ def decode_plain(value: Any) -> Any:
             return int(value)
         return value
     if isinstance(value, dict):
-        if len(value) == 1 and FLOAT_TAG in value:
-            tagged = value[FLOAT_TAG]
-            return float(tagged)
+        if len(value) == 1 and FLOAT_TAG in value and isinstance(value[FLOAT_TAG], (int, float)):
+            return float(value[FLOAT_TAG])
         return {k: decode_plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [decode_plain(v) for v in value]
     return value
 
 
+def shared_to_py(obj: Map[Any] | Array[Any]) -> Any:
+    """The plain content of a shared Map or Array, read in one linear pass.
+
+    pycrdt's ``to_py()`` iterates an array by index, and each index lookup walks the array's
+    blocks, so it is quadratic on arrays of many separately inserted items (10,000 items:
+    0.75 s here). yrs's JSON export is linear (the same array: 6.5 ms).
+    """
+    with obj.doc.transaction() as txn:
+        text = obj.integrated.to_json(txn._txn)
+    return json.loads(text)
+
+
 def decode(obj: Any) -> Any:
     """Decode a value read from a document (shared type or plain) into user types."""
     if isinstance(obj, (Map, Array)):
-        return decode_plain(obj.to_py())
+        return decode_plain(shared_to_py(obj))
     if isinstance(obj, Text):
         return str(obj)
     if hasattr(obj, "to_py") and not isinstance(obj, (dict, list)):

@@ -187,3 +187,43 @@ def test_close_releases_observers() -> None:
     r.write(("d", 1), 1)
     r.close()
     assert r.doc_ids() == []
+
+
+def test_reserved_float_tag_mapping_is_rejected() -> None:
+    from crdtsync.values import FLOAT_TAG
+
+    r = Replica()
+    with pytest.raises(InvalidValueError):
+        r.write(("d", 1), {FLOAT_TAG: 5})
+    r.write(("d", 1), {FLOAT_TAG: 5, "other": 1})  # only the one-key shape is reserved
+    assert r.read(("d", 1)) == {FLOAT_TAG: 5, "other": 1}
+
+
+def test_long_arrays_edit_in_the_middle_and_sync() -> None:
+    a, updates = make_recording()
+    b = Replica()
+    items = [{"id": i, "t": str(i)} for i in range(2000)]
+    a.write(("l", 1), items)
+    items2 = [*items[:1000], {"id": -1, "t": "new"}, *items[1000:1500], *items[1600:]]
+    a.write(("l", 1), items2)
+    for d, u, _ in updates:
+        b.apply_update(d, u)
+    assert b.read(("l", 1)) == items2
+    assert len(updates[1][1]) < 400  # an insert and a range delete, not the whole list
+
+
+def test_concurrent_list_inserts_keep_both() -> None:
+    a, ua = make_recording()
+    b, ub = make_recording()
+    a.write(("l", 1), ["x", "y"])
+    for d, u, _ in ua:
+        b.apply_update(d, u)
+    ua.clear()
+    a.write(("l", 1), ["x", "a", "y"])
+    b.write(("l", 1), ["x", "b", "y"])
+    for d, u, _ in ua:
+        b.apply_update(d, u)
+    for d, u, _ in ub[1:]:
+        a.apply_update(d, u)
+    assert a.read(("l", 1)) == b.read(("l", 1))
+    assert sorted(a.read(("l", 1))) == ["a", "b", "x", "y"]
