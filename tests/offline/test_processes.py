@@ -102,3 +102,16 @@ async def test_graceful_leader_exit_hands_over(tmp_path: Path) -> None:
     finally:
         await a.exit()
         await b.exit()
+
+
+async def test_two_processes_example_exits_zero() -> None:
+    import asyncio
+    import sys
+
+    from tests.offline.procs import ROOT
+
+    proc = await asyncio.create_subprocess_exec(sys.executable, str(ROOT / "examples" / "two_processes.py"),
+                                                stdout=asyncio.subprocess.PIPE)
+    out, _ = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0, out
+    assert b"converged" in out
