@@ -17,19 +17,23 @@ from typing import Any
 
 from crdtsync import QueryClient
 from crdtsync.offline import LocalChannel
+from crdtsync.values import MISSING
 
 TIMEOUT = 10.0
 
 
 async def until(client: QueryClient, key: tuple[Any, ...], predicate: Any) -> Any:
-    """Wait for the replica's change notification (no polling) until ``predicate(data)``."""
+    """Wait for the replica's change notification (no polling) until ``predicate(data)``.
+
+    Reads ``replica.read`` rather than ``client.get_query_data``: inside a replica watch the
+    query's own state may not have been refreshed yet (watchers run in no set order)."""
     replica = client.replica
     route = replica.route(key)
     fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
     def check(_origin: object = None) -> None:
-        data = client.get_query_data(key)
-        if not fut.done() and data is not None and predicate(data):
+        data = replica.read(key)
+        if not fut.done() and data is not MISSING and predicate(data):
             fut.set_result(data)
 
     stop = replica.watch(route.doc_id, route.path, check)
