@@ -61,7 +61,7 @@ class MutationsMixin:
         rt = self.__dict__.get(_ATTR)
         if rt is not None and rt.overlay.pending_leaves():
             data = rt.overlay.rebase_fetched(query.route, data)
-        query.client.replica.write(query.query_key, data, origin=FETCH)
+        query.write_data(data, origin=FETCH)
 
     # -- mutating ----------------------------------------------------------------------------
     def mutate(self, variables: Any = None, **options: Any) -> Mutation:
