@@ -47,7 +47,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _util import Samples, emit, machine_info, ratio, time_once
+from _util import Samples, Stopwatch, emit, machine_info, ratio, time_once
 from pycrdt import Doc, Map
 
 from crdtsync import FakeClock, QueryClient, QueryObserverResult, Replica, Router
@@ -217,37 +217,39 @@ async def bench_big_value(n: int, shape: str, reps: int) -> dict[str, Any]:
 
     notified: list[int] = []
     observer = client.observe(key, stale_time=math.inf)
-    t_first, _ = time_once(lambda: client.set_query_data(key, make({})))
+    first_value = make({})
+    with Stopwatch() as first:
+        client.set_query_data(key, first_value)
     first_bytes = sum(len(u) for u in updates)
     stop = observer.subscribe(lambda _r: notified.append(1))
     await clock.settle()
 
     rng = random.Random(7)
-    one_field = Samples()
+    one_field = _WallCpu()
     one_field_bytes: list[int] = []
     for r in range(reps):
         j = rng.randrange(n)
         value = make({j: r + 1})  # built before timing: the app already has the new value
         updates.clear()
         before = len(notified)
-        t0 = time.perf_counter()
-        client.set_query_data(key, value)
-        one_field.add(time.perf_counter() - t0)
+        with Stopwatch() as sw:
+            client.set_query_data(key, value)
+        one_field.add(sw)
         _check(len(notified) == before + 1, "a one-field change of the big value did not notify once")
         _check(len(updates) == 1, f"a one-field change produced {len(updates)} updates")
         one_field_bytes.append(len(updates[0]))
         client.set_query_data(key, make({}))  # back, untimed
 
-    equal = Samples()
+    equal = _WallCpu()
     same = make({})
     for _ in range(reps):
         updates.clear()
-        t0 = time.perf_counter()
-        client.set_query_data(key, same)
-        equal.add(time.perf_counter() - t0)
+        with Stopwatch() as sw:
+            client.set_query_data(key, same)
+        equal.add(sw)
         _check(not updates, "re-setting an equal value produced an update")
 
-    updater = Samples()
+    updater = _WallCpu()
     for r in range(reps):
         j = rng.randrange(n)
 
@@ -256,31 +258,45 @@ async def bench_big_value(n: int, shape: str, reps: int) -> dict[str, Any]:
                 return {**old, str(j): {**old[str(j)], "version": r + 1}}
             return [*old[:j], {**old[j], "version": r + 1}, *old[j + 1 :]]
 
-        t0 = time.perf_counter()
-        client.set_query_data(key, bump)
-        updater.add(time.perf_counter() - t0)
+        with Stopwatch() as sw:
+            client.set_query_data(key, bump)
+        updater.add(sw)
 
-    read = Samples()
+    read = _WallCpu()
     for _ in range(reps):
-        t0 = time.perf_counter()
-        client.replica.read(key)
-        read.add(time.perf_counter() - t0)
+        with Stopwatch() as sw:
+            client.replica.read(key)
+        read.add(sw)
     stop()
     await client.close()
     whole = len(client.replica.get_update(key[0]))
-    ms = 1e3
     return {
         "entities": n,
         "shape": shape,
-        "first_write_ms": t_first * ms,
+        "first_write_ms": first.wall * 1e3,
+        "first_write_cpu_ms": first.cpu * 1e3,
         "first_write_update_bytes": first_bytes,
-        "set_whole_value_one_field_changed_ms": one_field.summary(ms),
+        **one_field.summaries("set_whole_value_one_field_changed"),
         "set_whole_value_one_field_changed_update_bytes_mean": sum(one_field_bytes) / len(one_field_bytes),
-        "set_equal_value_ms": equal.summary(ms),
-        "set_with_updater_one_field_changed_ms": updater.summary(ms),
-        "replica_read_whole_value_ms": read.summary(ms),
+        **equal.summaries("set_equal_value"),
+        **updater.summaries("set_with_updater_one_field_changed"),
+        **read.summaries("replica_read_whole_value"),
         "document_encoded_bytes": whole,
     }
+
+
+class _WallCpu:
+    """Wall and CPU samples of :class:`Stopwatch` blocks, summarised in milliseconds."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = Samples(), Samples()
+
+    def add(self, sw: Stopwatch) -> None:
+        self.wall.add(sw.wall)
+        self.cpu.add(sw.cpu)
+
+    def summaries(self, name: str) -> dict[str, Any]:
+        return {f"{name}_ms": self.wall.summary(1e3), f"{name}_cpu_ms": self.cpu.summary(1e3)}
 
 
 # -- (c) update bytes of a one-field change ------------------------------------------------
@@ -440,7 +456,7 @@ def bench_plain_dict(n: int, reps: int, warmup: int) -> dict[str, Any]:
 async def main(quick: bool) -> dict[str, Any]:
     reps, warmup = (200, 20) if quick else (3000, 200)
     big_n = 1000 if quick else 10_000
-    big_reps = 2 if quick else 5
+    big_reps = 2 if quick else 3
     sizes = (10, 2_000) if quick else (10, 10_000)
     t_start = time.perf_counter()
 
