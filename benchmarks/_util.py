@@ -31,6 +31,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 
@@ -139,6 +140,7 @@ def machine_info() -> dict[str, Any]:
             return None
 
     return {
+        "git": _git_revision(),
         "nproc": os.cpu_count(),
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
@@ -147,6 +149,18 @@ def machine_info() -> dict[str, Any]:
         "crdtsync": version("crdtsync"),
         "loadavg_1m": os.getloadavg()[0],
     }
+
+
+def _git_revision() -> str | None:
+    """``git describe --always --dirty`` of the checkout the benchmark runs from (None if unknown)."""
+    try:
+        proc = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, timeout=10,
+            cwd=Path(__file__).resolve().parent, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (proc.stdout.strip() or None) if proc.returncode == 0 else None
 
 
 def run_json_subprocess(args: Sequence[str], *, timeout: float = 600.0) -> Any:
