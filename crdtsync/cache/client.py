@@ -25,6 +25,7 @@ from typing import Any, Literal
 from ..clock import Clock, SystemClock
 from ..keys import QueryKey, normalize_key, partial_match_key
 from ..mutations.mixin import MutationsMixin
+from ..normalize.store import EntityStore
 from ..origins import LOCAL
 from ..replica import Replica
 from ..values import MISSING
@@ -44,7 +45,11 @@ _OBSERVER_FIELDS = {f.name for f in dataclasses.fields(ObserverOptions)}
 
 
 class QueryClient(MutationsMixin):
-    """Create one per app (or per test). ``mount()`` connects it to focus and online events."""
+    """Create one per app (or per test). ``mount()`` connects it to focus and online events.
+
+    ``notify_tick`` (seconds) coalesces observer notifications: each observer is told at most
+    once per tick, with its latest result (None: at once, or at the end of a ``batch()``).
+    """
 
     def __init__(
         self,
@@ -57,15 +62,17 @@ class QueryClient(MutationsMixin):
         cascades: Cascades | None = None,
         default_options: dict[str, Any] | None = None,
         rng: random.Random | None = None,
+        notify_tick: float | None = None,
     ):
         self.replica = replica if replica is not None else Replica()
         self.query_cache = query_cache if query_cache is not None else QueryCache()
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.online_manager = online_manager if online_manager is not None else OnlineManager()
         self.focus_manager = focus_manager if focus_manager is not None else FocusManager()
-        self.notify_manager = NotifyManager()
+        self.notify_manager = NotifyManager(tick=notify_tick, clock=self.clock)
         self.cascades = cascades if cascades is not None else Cascades()
         self.random = rng if rng is not None else random.Random()
+        self.entities = EntityStore(self.replica, self.clock)
         self._defaults: dict[str, Any] = dict(default_options or {})
         self._key_defaults: list[tuple[QueryKey, dict[str, Any]]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -191,6 +198,8 @@ class QueryClient(MutationsMixin):
     def get_query_data(self, query_key: Sequence[Any]) -> Any:
         """The data stored for ``query_key`` (by anyone: this process, a peer, a restore), or None."""
         query = self.query_cache.find(query_key)
+        if query is None and self.get_query_defaults(query_key).get("normalize") is not None:
+            query = self._build(query_key, None, {})  # a normalized key reads through its shape
         if query is not None and query.state.has_data:
             return query.state.data
         data = self.replica.read(query_key)

@@ -98,6 +98,9 @@ class QueryObserver(Subscribable[Listener]):
         self._result = self._create_result()
         self._stale_timer: TimerHandle | None = None
         self._interval_timer: TimerHandle | None = None
+        self._debounce_timer: TimerHandle | None = None
+        self._throttle_timer: TimerHandle | None = None
+        self._throttle_pending = False
         self._mounted = False
 
     # -- result ------------------------------------------------------------------------------
@@ -167,9 +170,36 @@ class QueryObserver(Subscribable[Listener]):
         self._result = new
         self._schedule_stale_timer()
         if self._changed(prev, new):
-            self.client.notify_manager.schedule(self, self._notify)
+            self._request_notify()
         if prev.data is not new.data:
             self._schedule_interval()
+
+    def _request_notify(self) -> None:
+        opts = self.observer_options
+        clock = self.client.clock
+        if opts.debounce:
+            if self._debounce_timer is not None:
+                self._debounce_timer.cancel()
+            self._debounce_timer = clock.call_later(opts.debounce, self._debounce_end)
+        elif opts.throttle:
+            if self._throttle_timer is None:
+                self.client.notify_manager.schedule(self, self._notify)  # leading edge
+                self._throttle_timer = clock.call_later(opts.throttle, self._throttle_end)
+            else:
+                self._throttle_pending = True
+        else:
+            self.client.notify_manager.schedule(self, self._notify)
+
+    def _debounce_end(self) -> None:
+        self._debounce_timer = None
+        self.client.notify_manager.schedule(self, self._notify)
+
+    def _throttle_end(self) -> None:
+        self._throttle_timer = None
+        if self._throttle_pending and self.observer_options.throttle:
+            self._throttle_pending = False
+            self.client.notify_manager.schedule(self, self._notify)  # trailing edge
+            self._throttle_timer = self.client.clock.call_later(self.observer_options.throttle, self._throttle_end)
 
     def _notify(self) -> None:
         result = self._result
@@ -220,10 +250,10 @@ class QueryObserver(Subscribable[Listener]):
 
     # -- timers ------------------------------------------------------------------------------
     def _clear_timers(self) -> None:
-        for t in (self._stale_timer, self._interval_timer):
+        for t in (self._stale_timer, self._interval_timer, self._debounce_timer, self._throttle_timer):
             if t is not None:
                 t.cancel()
-        self._stale_timer = self._interval_timer = None
+        self._stale_timer = self._interval_timer = self._debounce_timer = self._throttle_timer = None
 
     def _schedule_stale_timer(self) -> None:
         if self._stale_timer is not None:

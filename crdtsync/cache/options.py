@@ -70,6 +70,7 @@ class QueryOptions:
     meta: dict[str, Any] | None = None
     infinite: InfiniteOptions | None = None
     structural_sharing: bool = True
+    normalize: Any = None  # a shape: EntityType, [shape] or {"field": shape}; see docs/normalization.md
 
     def __post_init__(self) -> None:
         if not isinstance(self.network_mode, NetworkMode):
@@ -92,6 +93,8 @@ class ObserverOptions:
     refetch_on_reconnect: RefetchTrigger = True
     notify_on_change_props: Sequence[str] | None = None  # None: data, error, status, fetch_status, is_stale
     throw_on_error: bool = False
+    throttle: float | None = None  # notify at most once per this many seconds (first and last change)
+    debounce: float | None = None  # notify once changes have stopped for this many seconds
 
 
 @dataclass

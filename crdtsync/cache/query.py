@@ -61,17 +61,32 @@ class Query:
         self._gc_timer: TimerHandle | None = None
         self._writing = False
         self._destroyed = False
+        self._fetch_started_at: float | None = None
         self.state = self._initial_state()
         self._stop_watch = client.replica.watch(self.route.doc_id, self.route.path, self._on_replica_change)
 
     # -- state -------------------------------------------------------------------------------
+    def read_data(self) -> Any:
+        """The query's data as stored (denormalized when it has a ``normalize`` shape)."""
+        if self.options.normalize is not None:
+            return self.client.entities.read_query(self)
+        return self.client.replica.read(self.query_key)
+
+    def write_data(self, data: Any, *, origin: Origin) -> None:
+        """Diff-write ``data`` (through the entity store when it has a ``normalize`` shape)."""
+        if self.options.normalize is not None:
+            started = self._fetch_started_at if origin == FETCH else None  # local writes always apply
+            self.client.entities.write_query(self, data, origin=origin, started_at=started)
+        else:
+            self.client.replica.write(self.query_key, data, origin=origin)
+
     def _initial_state(self) -> QueryState:
-        data = self.client.replica.read(self.query_key)
+        data = self.read_data()
         if data is MISSING and self.options.initial_data is not None:
             initial = self.options.initial_data
             value = initial() if callable(initial) else initial
-            self.client.replica.write(self.query_key, value, origin=LOCAL)
-            data = self.client.replica.read(self.query_key)
+            self.write_data(value, origin=LOCAL)
+            data = self.read_data()
             at = self.options.initial_data_updated_at
             return QueryState(
                 data=data,
@@ -93,7 +108,7 @@ class Query:
     def _on_replica_change(self, origin: Origin) -> None:
         if self._writing or self._destroyed:
             return
-        data = self.client.replica.read(self.query_key)
+        data = self.read_data()
         shared = replace_equal_deep(self.state.data, data) if self.options.structural_sharing else data
         if shared is self.state.data:
             return
@@ -107,10 +122,10 @@ class Query:
             if origin == FETCH:
                 self.client.write_fetched(self, data)
             else:
-                self.client.replica.write(self.query_key, data, origin=origin)
+                self.write_data(data, origin=origin)
         finally:
             self._writing = False
-        stored = self.client.replica.read(self.query_key)
+        stored = self.read_data()
         shared = replace_equal_deep(self.state.data, stored) if self.options.structural_sharing else stored
         at = self.client.clock.now() if updated_at is None else updated_at
         self.dispatch(Success(shared, at, manual))
@@ -186,6 +201,8 @@ class Query:
         self._destroyed = True
         self._clear_gc()
         self._stop_watch()
+        if self.options.normalize is not None:
+            self.client.entities.release(self)
         if self.is_fetching():
             self.cancel(silent=True)
 
@@ -199,7 +216,9 @@ class Query:
                 return await self._await_task()
         if self._destroyed:
             self._destroyed = False
-            self._stop_watch = self.client.replica.watch(self.route.doc_id, self.route.path, self._on_replica_change)
+            self._stop_watch = self.client.replica.watch(
+                self.route.doc_id, self.route.path, self._on_replica_change
+            )
         self._task = asyncio.get_running_loop().create_task(self._run_fetch(meta))
         return await self._await_task()
 
@@ -228,6 +247,7 @@ class Query:
     async def _run_fetch(self, meta: dict[str, Any] | None) -> Any:
         revert_state = self.state
         self._cancel_request = None
+        self._fetch_started_at = self.client.clock.now()
         online = self.client.online_manager
         mode = self.options.network_mode
         self.dispatch(Fetch(paused=mode is NetworkMode.ONLINE and not online.is_online(), meta=meta))
@@ -254,7 +274,11 @@ class Query:
                         continue
                     self.dispatch(Error(err, self.client.clock.now()))
                     raise
-                return self.set_data(data, origin=FETCH)
+                try:
+                    return self.set_data(data, origin=FETCH)
+                except Exception as err:  # the result cannot be stored (not JSON-like, no entity id)
+                    self.dispatch(Error(err, self.client.clock.now()))
+                    raise
         except asyncio.CancelledError:
             revert, silent = self._cancel_request or (False, False)
             self.dispatch(Cancelled(revert_state if revert else None))

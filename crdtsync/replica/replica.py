@@ -89,6 +89,8 @@ class Replica:
         self._flushing = False
         self._closed = False
         self._txn_count = 0  # committed transactions that changed something
+        self._doc_versions: dict[str, int] = {}
+        self._unload_listeners: list[DocCallback] = []
 
     # -- documents -------------------------------------------------------------------------
     def doc(self, doc_id: str) -> Doc[Any]:
@@ -136,6 +138,7 @@ class Replica:
 
     def _on_txn(self, doc_id: str, event: Any) -> None:
         self._txn_count += 1
+        self._doc_versions[doc_id] = self._doc_versions.get(doc_id, 0) + 1
         self._pending_updates.append((doc_id, bytes(event.update), self._origin))
 
     def route(self, key: Sequence[Any]) -> Route:
@@ -338,6 +341,37 @@ class Replica:
                         cb(doc_id, update, origin)
         finally:
             self._flushing = False
+
+    def doc_version(self, doc_id: str) -> int:
+        """A counter that grows with every committed change to ``doc_id`` (for read caches)."""
+        return self._doc_versions.get(doc_id, 0)
+
+    @property
+    def in_batch(self) -> bool:
+        """True inside :meth:`batch`, where changes are not committed yet."""
+        return self._batch_depth > 0
+
+    def unload(self, doc_id: str) -> bool:
+        """Drop ``doc_id`` from memory (its watchers too). Peers and stores keep their copies;
+        using the id again starts an empty document. Returns False when it was not loaded."""
+        st = self._docs.pop(doc_id, None)
+        if st is None:
+            return False
+        for sub in st.subs:
+            with contextlib.suppress(Exception):
+                st.doc.unobserve(sub)
+        st.subs.clear()
+        st.by_first.clear()
+        st.whole.clear()
+        self._doc_versions.pop(doc_id, None)
+        for cb in list(self._unload_listeners):
+            cb(doc_id)
+        return True
+
+    def on_unload(self, callback: DocCallback) -> Callable[[], None]:
+        """Call ``callback(doc_id)`` when a document is unloaded."""
+        self._unload_listeners.append(callback)
+        return lambda: self._unload_listeners.remove(callback) if callback in self._unload_listeners else None
 
     def close(self) -> None:
         """Release every document's observers (a ``Doc`` with live observers is never freed)."""

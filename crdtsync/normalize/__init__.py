@@ -1,0 +1,7 @@
+"""Normalized entities: one copy of each entity, referenced by every query that contains it."""
+
+from .entity import EntityType
+from .shape import check_shape, denormalize, normalize
+from .store import EntityStore
+
+__all__ = ["EntityStore", "EntityType", "check_shape", "denormalize", "normalize"]

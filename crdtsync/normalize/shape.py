@@ -1,0 +1,90 @@
+"""Shapes: where the entities are inside a query's result.
+
+A shape is an :class:`EntityType` (the value is one entity), a one-element list ``[shape]``
+(a list of such values), a dict ``{"field": shape, ...}`` (those fields have that shape; other
+fields are kept as they are), or ``None`` (plain data). Entities are replaced by their id in
+the query's own stored data and stored once each in their entity document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..errors import InvalidValueError
+from .entity import EntityType
+
+Ref = tuple[EntityType, str]
+
+
+def check_shape(shape: Any) -> None:
+    if shape is None or isinstance(shape, EntityType):
+        return
+    if isinstance(shape, list):
+        if len(shape) != 1:
+            raise ValueError("a list shape has exactly one element: [shape]")
+        check_shape(shape[0])
+        return
+    if isinstance(shape, Mapping):
+        for v in shape.values():
+            check_shape(v)
+        return
+    raise ValueError(f"not a shape: {shape!r}")
+
+
+def normalize(value: Any, shape: Any, out: list[tuple[EntityType, str, dict[str, Any]]]) -> Any:
+    """``value`` with entities replaced by ids; each entity (relations normalized too) is
+    appended to ``out`` in the order met."""
+    if shape is None or value is None:
+        return value
+    if isinstance(shape, EntityType):
+        eid = shape.id_of(value)
+        obj = dict(value)
+        for fname, sub in shape.relations.items():
+            if fname in obj:
+                obj[fname] = normalize(obj[fname], sub, out)
+        out.append((shape, eid, obj))
+        return eid
+    if isinstance(shape, list):
+        if not isinstance(value, (list, tuple)):
+            raise InvalidValueError(f"expected a list for shape {shape!r}, got {type(value).__name__}")
+        return [normalize(v, shape[0], out) for v in value]
+    if not isinstance(value, Mapping):
+        raise InvalidValueError(f"expected a mapping for shape {shape!r}, got {type(value).__name__}")
+    return {k: normalize(v, shape[k], out) if k in shape else v for k, v in value.items()}
+
+
+def denormalize(stored: Any, shape: Any, read: Callable[[EntityType, str], Any], refs: set[Ref]) -> Any:
+    """The inverse of :func:`normalize`. Ids of entities that are not (or no longer) stored
+    become ``None`` for a single reference and are skipped in lists; a list that names the same
+    entity twice (two peers moved it concurrently) keeps its first occurrence."""
+    if shape is None or stored is None:
+        return stored
+    if isinstance(shape, EntityType):
+        eid = str(stored)
+        refs.add((shape, eid))
+        ent = read(shape, eid)
+        if ent is None or not shape.relations or not isinstance(ent, dict):
+            return ent
+        return {k: denormalize(v, shape.relations[k], read, refs) if k in shape.relations else v
+                for k, v in ent.items()}
+    if isinstance(shape, list):
+        if not isinstance(stored, list):
+            return stored
+        inner = shape[0]
+        if isinstance(inner, EntityType):
+            out = []
+            seen: set[str] = set()
+            for item in stored:
+                eid = str(item)
+                if eid in seen:
+                    continue
+                seen.add(eid)
+                value = denormalize(item, inner, read, refs)
+                if value is not None:
+                    out.append(value)
+            return out
+        return [denormalize(v, inner, read, refs) for v in stored]
+    if not isinstance(stored, dict):
+        return stored
+    return {k: denormalize(v, shape[k], read, refs) if k in shape else v for k, v in stored.items()}
