@@ -15,7 +15,8 @@ entity after building and after loading the encoded document into a fresh replic
 that syncs), build time (all entities in one batch), load time, full read time (the whole
 document at once, and per-entity reads as the query layer does them), and the update bytes
 of a one-field change and of one added tag. A plain Python dict of the same entities is
-measured too, as a baseline.
+measured too, as a baseline, and each variant's build and ``to_py()`` read on a bare,
+unobserved pycrdt Doc (``bare_pycrdt_*``: what the Replica's diff-writes and observers add).
 
 Merge precision (in this process, small documents): two replicas edit the same entity
 concurrently, then exchange updates. Different fields: are both edits kept? The same field:
@@ -41,6 +42,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _util import Stopwatch, emit, machine_info, rss_bytes, run_json_subprocess
+from pycrdt import Array, Doc, Map
 
 from crdtsync import Replica
 from crdtsync.origins import remote_origin
@@ -94,6 +96,8 @@ def measure_build(variant: str, n: int, out_path: str | None) -> dict[str, Any]:
         for i in sample:
             replica.read_path(DOC, (str(i),))
 
+    bare = _bare_pycrdt(depth, n)
+
     updates: list[bytes] = []
     replica.on_update(lambda _d, upd, _o: updates.append(upd))
     ent = entity(5)
@@ -114,9 +118,28 @@ def measure_build(variant: str, n: int, out_path: str | None) -> dict[str, Any]:
         "full_read_cpu_s": read_all.cpu,
         "read_one_entity_us": read_each.wall / len(sample) * 1e6,
         "read_one_entity_cpu_us": read_each.cpu / len(sample) * 1e6,
+        **bare,
         "one_field_update_bytes": len(updates[0]),
         "add_one_tag_update_bytes": len(updates[1]),
     }
+
+
+def _bare_pycrdt(depth: int | None, n: int) -> dict[str, Any]:
+    """The same build and full read on a bare, unobserved pycrdt Doc: what the Replica adds."""
+    doc: Doc[Any] = Doc(client_id=3)
+    root = doc.get("root", type=Map)
+    with Stopwatch() as build, doc.transaction():
+        for i in range(n):
+            ent = entity(i)
+            if depth == 0:
+                root[str(i)] = ent
+            elif depth == 1:
+                root[str(i)] = Map(ent)
+            else:
+                root[str(i)] = Map({**ent, "tags": Array(ent["tags"])})
+    with Stopwatch() as read:
+        root.to_py()
+    return {"bare_pycrdt_build_cpu_s": build.cpu, "bare_pycrdt_to_py_cpu_s": read.cpu}
 
 
 def measure_load(variant: str, n: int, in_path: str) -> dict[str, Any]:
