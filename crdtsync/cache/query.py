@@ -108,6 +108,10 @@ class Query:
     def _on_replica_change(self, origin: Origin) -> None:
         if self._writing or self._destroyed:
             return
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the document; dispatch ``DataChanged`` when the data differs from the state."""
         data = self.read_data()
         shared = replace_equal_deep(self.state.data, data) if self.options.structural_sharing else data
         if shared is self.state.data:

@@ -53,8 +53,8 @@ class _DocState:
     doc: Doc[Any]
     root: Map[Any]
     subs: list[Subscription] = field(default_factory=list)
-    by_first: dict[str, set[_Watch]] = field(default_factory=dict)
-    whole: set[_Watch] = field(default_factory=set)
+    by_first: dict[str, dict[_Watch, None]] = field(default_factory=dict)  # ordered sets
+    whole: dict[_Watch, None] = field(default_factory=dict)
 
 
 def _related(a: Sequence[Any], b: Sequence[Any]) -> bool:
@@ -292,11 +292,11 @@ class Replica:
         below ``path`` in ``doc_id``. Returns a function that stops watching."""
         st = self._state(doc_id)
         w = _Watch(doc_id, tuple(path), callback)
-        bucket = st.whole if not w.path else st.by_first.setdefault(w.path[0], set())
-        bucket.add(w)
+        bucket = st.whole if not w.path else st.by_first.setdefault(w.path[0], {})
+        bucket[w] = None
 
         def stop() -> None:
-            bucket.discard(w)
+            bucket.pop(w, None)
             if w.path and not bucket:
                 st.by_first.pop(w.path[0], None)
 

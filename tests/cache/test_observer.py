@@ -224,3 +224,16 @@ async def test_error_state_in_observer(client: QueryClient, clock: FakeClock) ->
     r = obs.get_current_result()
     assert r.is_error and isinstance(r.error, RuntimeError) and r.failure_count == 2 and r.error_update_count == 1
     stop()
+
+
+async def test_get_query_data_is_current_inside_an_earlier_watcher(client: QueryClient) -> None:
+    """A replica watcher registered before the query's own sees fresh data through the client."""
+    seen: list[Any] = []
+    client.replica.watch("early", ("1",), lambda origin: seen.append(client.get_query_data(("early", 1))))
+    client.set_query_data(("early", 1), {"n": 1})
+    peer = QueryClient()
+    peer.replica.apply_update("early", client.replica.get_update("early"))
+    sv = client.replica.state_vector("early")
+    peer.set_query_data(("early", 1), {"n": 2})
+    client.replica.apply_update("early", peer.replica.get_update("early", sv))
+    assert seen == [{"n": 1}, {"n": 2}]
