@@ -242,3 +242,22 @@ async def test_throttle_and_debounce() -> None:
     assert t_seen == [1, 5] and d_seen == [5]
     for s in stops:
         s()
+
+
+async def test_change_feed_events_update_delete_and_filter() -> None:
+    from crdtsync.errors import InvalidValueError
+    from crdtsync.normalize import ChangeFeed
+
+    client = make_client()
+    rows = [{"id": i, "title": str(i), "v": 1, "p": 1} for i in range(3)]
+    await client.fetch_query(("todos", "p1"), returning(rows), normalize=[todo])
+    feed = ChangeFeed(client.entities, todo, where=lambda r: r.get("p") == 1)
+    assert feed.apply({"op": "update", "record": {"id": 0, "title": "zero", "v": 2}}) is True
+    assert feed.apply({"op": "update", "record": {"id": 0, "title": "older", "v": 1}}) is False
+    assert feed.apply({"op": "insert", "record": {"id": 5, "title": "elsewhere", "v": 1, "p": 2}}) is False
+    assert feed.apply({"op": "delete", "record": {"id": 1}}) is True
+    assert [t["title"] for t in client.get_query_data(("todos", "p1"))] == ["zero", "2"]
+    assert feed.ignored == 1 and client.entities.get(todo, 5) is None
+    for bad in ({"op": "upsert", "record": {"id": 1}}, {"op": "update"}, {"op": "update", "record": {"x": 1}}):
+        with pytest.raises(InvalidValueError):
+            feed.apply(bad)
