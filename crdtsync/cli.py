@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sys
 import time
@@ -51,6 +52,10 @@ def main() -> None:
 @click.option("--compact-updates", default=500, show_default=True, type=int, help="Compact a log past N updates.")
 @click.option("--compact-bytes", default=1 << 20, show_default=True, type=int, help="...or past K bytes.")
 @click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--loop", "loop_kind", default="auto", show_default=True, type=click.Choice(["auto", "uvloop", "asyncio"]),
+    help="Event loop: auto uses uvloop when installed.",
+)
 def relay(**opts: Any) -> None:
     """Run the relay: native protocol at --native-path, y-websocket at /<room>, /healthz, /metrics."""
     from .protocol.awareness import AwarenessLimits
@@ -92,8 +97,15 @@ def relay(**opts: Any) -> None:
             raise click.ClickException(str(exc)) from exc
         await Relay(config, store).serve_forever()
 
+    from .relay.loop import loop_factory, run_relay_loop
+
     try:
-        asyncio.run(run())
+        loop_name = loop_factory(opts["loop_kind"])[1]
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    logging.getLogger("crdtsync.relay").info("event loop", extra={"fields": {"loop": loop_name}})
+    try:
+        run_relay_loop(run, opts["loop_kind"])
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {opts['host']}:{opts['port']}: {exc}") from exc
 

@@ -38,6 +38,9 @@ class RelayConfig:
     max_message_size: int = 4 << 20
     #: outgoing messages queued per connection before it is dropped as a slow consumer.
     max_queue: int = 4096
+    #: frames are written straight to a socket whose write buffer holds less than this many
+    #: bytes; above it they wait in the bounded queue (``max_queue``) for the socket to drain.
+    write_buffer: int = 64 << 10
     #: token bucket per connection: sustained rate and burst of incoming messages.
     rate: float = 2000.0
     burst: int = 4000
@@ -66,7 +69,7 @@ class RelayConfig:
             raise ValueError("native_path must start with '/' and not clash with other routes")
         if self.secret is not None and len(self.secret) < 16:
             raise ValueError("secret must be at least 16 bytes")
-        for name in ("max_message_size", "max_queue", "burst", "max_rooms", "max_connections",
+        for name in ("max_message_size", "max_queue", "write_buffer", "burst", "max_rooms", "max_connections",
                      "max_subscriptions"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")

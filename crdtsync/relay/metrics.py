@@ -24,6 +24,9 @@ class RelayMetrics:
         self.bytes_in = Counter("crdtsync_bytes_received", "Frame bytes received", registry=r)
         self.bytes_out = Counter("crdtsync_bytes_sent", "Frame bytes sent", registry=r)
         self.awareness_in = Counter("crdtsync_awareness_received", "Awareness messages received", registry=r)
+        self.awareness_out = Counter(
+            "crdtsync_awareness_sent", "Awareness messages sent (broadcasts and snapshots)", registry=r
+        )
         self.errors = Counter("crdtsync_protocol_errors", "Typed errors sent to peers", ["code"], registry=r)
         self.dropped = Counter("crdtsync_connections_dropped", "Connections closed by a limit", ["reason"], registry=r)
         self.queue_depth = Gauge("crdtsync_queue_depth_max", "Largest outgoing queue right now", registry=r)

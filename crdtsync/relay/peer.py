@@ -1,8 +1,17 @@
 """One websocket connection as the relay sees it: identity, rights, rate, outgoing queue.
 
-Frames for a peer go through :meth:`Peer.send`, which never blocks: it appends to a bounded
-queue drained by one sender task. When the queue is full the peer is a *slow consumer* and is
-closed with :data:`CLOSE_SLOW_CONSUMER` (1013, "try again later"); the others are not slowed.
+Frames for a peer go through :meth:`Peer.send`, which never blocks:
+
+- **Fast path** (the common case): nothing is queued for the peer and its transport's write
+  buffer holds less than ``write_buffer`` bytes, so the frame is written to the socket at once,
+  synchronously, as ``websockets.broadcast`` does (no task switch, no future per frame).
+- **Slow path**: otherwise the frame joins a bounded queue drained by the peer's sender task,
+  which awaits the socket's drain between frames. When that queue already holds ``max_queue``
+  frames the peer is a *slow consumer* and is closed with :data:`CLOSE_SLOW_CONSUMER` (1013,
+  "try again later"); the others are not slowed.
+
+So at most ``write_buffer`` bytes plus ``max_queue`` frames wait for one peer, and frames keep
+their order (the fast path is only taken when the queue is empty and no send is in flight).
 Create with :meth:`Peer.start` and finish with :meth:`Peer.stop`.
 """
 
@@ -17,6 +26,7 @@ from collections.abc import AsyncIterator
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from .auth import Claims
 from .metrics import RelayMetrics
@@ -52,6 +62,7 @@ class Peer:
         max_queue: int,
         bucket: TokenBucket,
         metrics: RelayMetrics,
+        write_buffer: int = 64 << 10,
     ):
         self.ws = ws
         self.id = next(_ids)
@@ -59,12 +70,14 @@ class Peer:
         self.protocol = protocol
         self.claims = claims
         self.max_queue = max_queue
+        self.write_buffer = write_buffer
         self.bucket = bucket
         self.metrics = metrics
         self._queue: deque[bytes] = deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._close_task: asyncio.Task[None] | None = None
+        self._sending = False  # the sender task has a frame in flight
         self.closing = False
 
     def __repr__(self) -> str:
@@ -78,10 +91,27 @@ class Peer:
         return len(self._queue)
 
     def send(self, frame: bytes) -> None:
-        """Queue ``frame``; closes the connection if the queue is full (slow consumer)."""
+        """Send ``frame`` now if the socket keeps up, else queue it; closes the connection if
+        the queue is full (slow consumer)."""
         if self.closing:
             return
-        if len(self._queue) >= self.max_queue:
+        queue = self._queue
+        if not queue and not self._sending:
+            ws = self.ws
+            transport = ws.transport
+            if (
+                ws.protocol.state is State.OPEN
+                and ws.send_in_progress is None
+                and transport.get_write_buffer_size() < self.write_buffer
+            ):
+                try:
+                    ws.protocol.send_binary(frame)
+                    ws.send_data()
+                except Exception:  # the transport broke: the receive loop sees the close
+                    return
+                self.metrics.bytes_out.inc(len(frame))
+                return
+        if len(queue) >= self.max_queue:
             self.metrics.dropped.labels("slow_consumer").inc()
             log.warning(
                 "slow consumer disconnected",
@@ -120,7 +150,11 @@ class Peer:
                 self._wake.clear()
                 while queue and not self.closing:
                     frame = queue.popleft()
-                    await ws.send(frame)
+                    self._sending = True
+                    try:
+                        await ws.send(frame)  # waits for the socket to drain
+                    finally:
+                        self._sending = False
                     metrics.bytes_out.inc(len(frame))
                 if self.closing:
                     return

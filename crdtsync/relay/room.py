@@ -307,6 +307,7 @@ class Room:
                         self._flush_timer = self.clock.call_later(1.0, self._on_flush_timer)
                     return
                 self.metrics.flushes.inc()
+                log.debug("room flushed", extra={"fields": {"doc": self.doc_id, "updates": len(batch)}})
             for cb in waiters:
                 cb()
 
@@ -329,8 +330,12 @@ class Room:
         return change
 
     def awareness_snapshot(self) -> bytes | None:
-        """Every live awareness state as one payload (for newcomers and QueryAwareness)."""
-        return self.awareness.encode_all()
+        """Every live awareness state as one payload (for newcomers and QueryAwareness); the
+        caller sends it to one peer (counted in ``crdtsync_awareness_sent``)."""
+        snapshot = self.awareness.encode_all()
+        if snapshot is not None:
+            self.metrics.awareness_out.inc()
+        return snapshot
 
     def _send_renewals(self) -> None:
         self._renew_timer = None
@@ -359,6 +364,9 @@ class Room:
 
     def _broadcast_awareness(self, payload: bytes, skip: Hashable | None) -> None:
         cache: FrameCache = {}
+        sent = 0
         for key, member in self.members.items():
             if key != skip:
                 member.deliver_awareness(self.doc_id, payload, cache)
+                sent += 1
+        self.metrics.awareness_out.inc(sent)

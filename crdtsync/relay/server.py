@@ -113,6 +113,7 @@ class Relay:
             process_request=self._process_request,
             max_size=cfg.max_message_size,
             max_queue=64,
+            write_limit=cfg.write_buffer,
             compression=None,
             ping_interval=cfg.ping_interval,
             ping_timeout=cfg.ping_interval,
@@ -225,6 +226,7 @@ class Relay:
             max_queue=cfg.max_queue,
             bucket=TokenBucket(cfg.rate, cfg.burst, self.clock.now()),
             metrics=self.metrics,
+            write_buffer=cfg.write_buffer,
         )
         self.peers[peer.id] = peer
         self.metrics.connections.labels(protocol).inc()

@@ -27,7 +27,8 @@ def big_update(size: int, key: str = "k") -> bytes:
 
 async def test_config_validation() -> None:
     for bad in (
-        {"max_queue": 0}, {"rate": 0}, {"max_rooms": 0}, {"max_connections": 0}, {"flush_delay": 2.0},
+        {"max_queue": 0}, {"write_buffer": 0}, {"rate": 0}, {"max_rooms": 0}, {"max_connections": 0},
+        {"flush_delay": 2.0},
         {"native_path": "/metrics"}, {"secret": b"short"}, {"port": 70000},
     ):
         with pytest.raises(ValueError):

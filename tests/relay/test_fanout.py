@@ -1,0 +1,123 @@
+"""The fan-out hot path: direct socket writes while a peer keeps up, the bounded queue when it
+does not, order preserved across both; awareness messages counted; the event-loop choice."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Iterable
+
+import pytest
+from websockets.asyncio.client import connect
+
+from crdtsync.protocol import yjs as y
+from crdtsync.relay import Relay, RelayConfig
+from crdtsync.relay.loop import loop_factory, run_relay_loop
+from crdtsync.storage import MemoryStore
+
+from .clients import YClient
+
+SIZE, N = 3_000, 4_000
+KEY = re.compile(rb"key(\d{5})")
+
+
+def received_keys(messages: Iterable[object]) -> list[int]:
+    """Sequence numbers of the map keys in the y-websocket Updates among ``messages``, in order."""
+    out = []
+    for msg in messages:
+        if isinstance(msg, y.Update):
+            m = KEY.search(msg.update)
+            if m is not None:
+                out.append(int(m.group(1)))
+    return out
+
+
+async def test_paused_reader_gets_every_update_in_order_through_the_queue() -> None:
+    # The fast reader is served by direct writes. The paused one stops reading, so its socket
+    # buffers fill, the transport buffer passes write_buffer and later frames wait in its
+    # bounded queue; once it reads again it gets every update, in order, none twice.
+    config = RelayConfig(port=0, write_buffer=8 << 10, rate=1e6, burst=1_000_000)
+    async with Relay(config, MemoryStore()) as relay:
+        writer = await YClient.open(f"{relay.url}/r")
+        fast = await YClient.open(f"{relay.url}/r")
+        paused = await connect(f"{relay.url}/r", max_queue=1, compression=None, max_size=None)
+        room = relay.rooms.get("r")
+        assert room is not None
+        await wait_until(lambda: len(room.members) == 3)
+        n, half = N, N // 2
+        for i in range(half):
+            writer.m[f"key{i:05d}"] = "v" * SIZE
+        await fast.wait_for(lambda: len(fast.m) == half, timeout=20)
+        paused_peer = max(relay.peers.values(), key=lambda p: p.queued)
+        assert paused_peer.queued > 0  # the slow path was taken
+
+        async def read_all() -> list[int]:
+            got: list[int] = []
+            while len(got) < n:
+                frame = await asyncio.wait_for(paused.recv(), 10)
+                assert isinstance(frame, bytes)
+                got.extend(received_keys([y.decode_yjs(frame)]))
+            return got
+
+        reading = asyncio.create_task(read_all())  # it drains while the second half goes out
+        for i in range(half, n):
+            writer.m[f"key{i:05d}"] = "v" * SIZE
+            if i % 20 == 0:
+                await asyncio.sleep(0)  # let the relay and the reader run between edits
+        await fast.wait_for(lambda: len(fast.m) == n, timeout=20)
+        assert received_keys(fast.received) == list(range(n))
+        assert await reading == list(range(n))  # everything, in order, none twice
+        assert relay.metrics.dropped.labels("slow_consumer")._value.get() == 0
+        await paused.close()
+        for c in (writer, fast):
+            await c.close()
+
+
+async def wait_until(predicate: Callable[[], bool]) -> None:
+    """Yield to the loop until ``predicate`` holds (bounded; for relay-side state only)."""
+    async with asyncio.timeout(5):
+        while not predicate():
+            await asyncio.sleep(0)
+
+
+async def test_awareness_sent_metric_counts_broadcasts_and_snapshots() -> None:
+    async with Relay(RelayConfig(port=0), MemoryStore()) as relay:
+        a = await YClient.open(f"{relay.url}/r")
+        b = await YClient.open(f"{relay.url}/r")
+        payload = y.Awareness(b"\x01\x07\x01" + y_string('{"u":"é"}'))
+        a.send(payload)
+        await b.wait_for(lambda: 7 in b.awareness)
+        sent = relay.metrics.awareness_out._value.get()
+        assert sent == 1  # one broadcast to b, none back to a
+        c = await YClient.open(f"{relay.url}/r")  # gets a snapshot on join
+        await c.wait_for(lambda: 7 in c.awareness)
+        assert relay.metrics.awareness_out._value.get() == sent + 1
+        for cl in (a, b, c):
+            await cl.close()
+
+
+def y_string(s: str) -> bytes:
+    data = s.encode()
+    assert len(data) < 128
+    return bytes([len(data)]) + data
+
+
+def test_loop_choice() -> None:
+    assert loop_factory("asyncio") == (None, "asyncio")
+    _factory, name = loop_factory("auto")
+    assert name in ("uvloop", "asyncio")
+    with pytest.raises(ValueError, match="unknown event loop"):
+        loop_factory("trio")
+
+    async def which() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    assert run_relay_loop(which, "asyncio").startswith("asyncio")
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        with pytest.raises(ValueError, match="not installed"):
+            loop_factory("uvloop")
+    else:
+        assert name == "uvloop"
+        assert run_relay_loop(which, "uvloop").startswith("uvloop")
