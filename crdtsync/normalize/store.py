@@ -48,6 +48,7 @@ class EntityStore:
         self._gc_timers: dict[str, TimerHandle] = {}
         self._cache: dict[tuple[str, str], tuple[int, Any]] = {}
         self._doc_gc_time: dict[str, float] = {}
+        self._ref_listeners: list[Callable[[str, bool], None]] = []
         self.skipped_stale = 0  # entity writes ignored by the monotonic-read rule
 
     # -- types -------------------------------------------------------------------------------
@@ -195,11 +196,21 @@ class EntityStore:
             self._incref(doc_id)
         self._query_refs[query.query_hash] = new
 
+    def on_reference(self, callback: Callable[[str, bool], None]) -> Callable[[], None]:
+        """Call ``callback(doc_id, True)`` when an entity document gains its first query
+        reference and ``callback(doc_id, False)`` when it is collected (for sync bindings)."""
+        self._ref_listeners.append(callback)
+        return lambda: self._ref_listeners.remove(callback) if callback in self._ref_listeners else None
+
     def _incref(self, doc_id: str) -> None:
-        self._doc_refcount[doc_id] = self._doc_refcount.get(doc_id, 0) + 1
+        n = self._doc_refcount.get(doc_id, 0) + 1
+        self._doc_refcount[doc_id] = n
         timer = self._gc_timers.pop(doc_id, None)
         if timer is not None:
             timer.cancel()
+        elif n == 1:
+            for cb in list(self._ref_listeners):
+                cb(doc_id, True)
 
     def _decref(self, doc_id: str, gc_time: float) -> None:
         n = self._doc_refcount.get(doc_id, 0) - 1
@@ -214,6 +225,8 @@ class EntityStore:
     def _collect(self, doc_id: str) -> None:
         self._gc_timers.pop(doc_id, None)
         if self._doc_refcount.get(doc_id, 0) == 0:
+            for cb in list(self._ref_listeners):
+                cb(doc_id, False)
             self.replica.unload(doc_id)
             self._doc_gc_time.pop(doc_id, None)
             for key in [k for k in self._cache if k[0] == doc_id]:
