@@ -21,7 +21,8 @@ Prints one JSON object with four sections:
     encoded size (target: under 100 bytes), for each CRDT depth.
 ``peers``
     The same change on bare pycrdt (a hand-written ``observe_deep`` cache) and on a plain
-    dict with listeners, and crdtsync's cost as a ratio of each.
+    dict with listeners, and crdtsync's cost as a ratio of each; ``peers.big_value`` does the
+    same for the 10,000-entity value (the listener gets the whole new value).
 
 Timing uses the real clock (``time.perf_counter``); the ``*_cpu_us`` fields give the same
 calls' thread CPU time (``time.thread_time``), which a busy machine's preemption does not
@@ -420,6 +421,56 @@ def bench_bare_pycrdt(n: int, reps: int, warmup: int) -> dict[str, Any]:
     return {"local_set_field_us": local.summary(), "remote_apply_update_us": remote.summary()}
 
 
+def _rereader(reread: Callable[[], Any], got: list[int]) -> Callable[[list[Any]], None]:
+    return lambda _events: got.append(len(reread()))
+
+
+def bench_big_value_peers(n: int, reps: int) -> dict[str, Any]:
+    """The big-value operation on the peers: one field of one of ``n`` entities changes and
+    the listener of the whole value gets the new whole value.
+
+    Bare pycrdt: the app writes just that field into a Map of entity Maps; an ``observe_deep``
+    listener re-reads the whole value (``to_py()``, and the faster JSON export). Plain dict:
+    the app hands over a new whole value; the cache compares it with the old one and calls
+    the listener when it differs.
+    """
+    doc: Doc[Any] = Doc(client_id=5)
+    root = doc.get("root", type=Map)
+    with doc.transaction():
+        root["catalog"] = Map({str(i): Map(entity(i)) for i in range(n)})
+    catalog = root["catalog"]
+    out: dict[str, Any] = {}
+    rng = random.Random(11)
+    for label, reread in (("to_py", lambda: catalog.to_py()), ("json", lambda: json.loads(str(catalog)))):
+        got: list[int] = []
+        sub = catalog.observe_deep(_rereader(reread, got))  # pycrdt passes as many args as it takes
+        samples = _WallCpu()
+        for r in range(reps):
+            j = rng.randrange(n)
+            with Stopwatch() as sw, doc.transaction():
+                catalog[str(j)]["version"] = r + 1
+            samples.add(sw)
+        catalog.unobserve(sub)
+        _check(got == [n] * reps, "bare pycrdt big-value listener missed a change")
+        out.update(samples.summaries(f"bare_pycrdt_set_field_reread_{label}"))
+
+    data = {str(i): entity(i) for i in range(n)}
+    calls: list[int] = []
+    plain = _WallCpu()
+    for r in range(reps):
+        j = rng.randrange(n)
+        new = {**data, str(j): {**data[str(j)], "version": r + 1}}
+        with Stopwatch() as sw:
+            if new != data:
+                data = new
+                calls.append(1)
+        plain.add(sw)
+    _check(len(calls) == reps, "plain dict big-value listener missed a change")
+    out.update(plain.summaries("plain_dict_compare_and_set"))
+    out["entities"] = n
+    return out
+
+
 def bench_plain_dict(n: int, reps: int, warmup: int) -> dict[str, Any]:
     data = {str(i): entity(i) for i in range(n)}
     counts = [0] * n
@@ -504,6 +555,18 @@ async def main(quick: bool) -> dict[str, Any]:
                 ours["local_set_query_data_us"]["p50"], plain["set_value_us"]["p50"]
             ),
         }
+
+    big_peers = bench_big_value_peers(big_n, big_reps)
+    ours_big = big["mapping"]["set_whole_value_one_field_changed_cpu_ms"]["p50"]
+    peers["big_value"] = {
+        **big_peers,
+        "crdtsync_mapping_one_field_vs_bare_pycrdt_json_cpu_p50": ratio(
+            ours_big, big_peers["bare_pycrdt_set_field_reread_json_cpu_ms"]["p50"]
+        ),
+        "crdtsync_mapping_one_field_vs_plain_dict_cpu_p50": ratio(
+            ours_big, big_peers["plain_dict_compare_and_set_cpu_ms"]["p50"]
+        ),
+    }
 
     return {
         "benchmark": "cache_bench",
