@@ -216,10 +216,13 @@ class QueryClient(MutationsMixin):
         ``value`` may be a function of the current data (None when there is none); a function
         returning ``None`` changes nothing, as in TanStack. Returns the stored data.
         """
-        current = self.get_query_data(query_key)
-        new = value(current) if callable(value) else value
-        if callable(value) and new is None:
-            return current
+        if callable(value):
+            current = self.get_query_data(query_key)
+            new = value(current)
+            if new is None:
+                return current
+        else:
+            new = value
         query = self._build(query_key, None, {})
         return query.set_data(new, updated_at=updated_at, manual=True, origin=LOCAL)
 

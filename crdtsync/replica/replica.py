@@ -458,11 +458,16 @@ def _plain_equal(stored: Any, new: Any, deeper: bool) -> bool:
 
 
 def _diff_map(m: Map[Any], new: Mapping[str, Any], depth: int | None) -> bool:
-    gone = [k for k in m.keys() if k not in new]  # noqa: SIM118 (pycrdt Map iteration)
+    # Read the whole map once (one linear JSON export) instead of key by key, and touch only
+    # the keys whose value differs.
+    old = decode(m)
+    gone = [k for k in old if k not in new]
     for k in gone:
         del m[k]
     changed = bool(gone)
     for k, v in new.items():
+        if k in old and strict_equal(old[k], v):
+            continue
         changed = _set(m, k, v, depth) or changed
     return changed
 
