@@ -30,6 +30,15 @@ async def until(predicate: Callable[[], bool], replica: Replica, doc_id: str) ->
         stop()
 
 
+async def start_synced(doc_id: str, *providers: SyncProvider) -> None:
+    for p in providers:
+        p.subscribe(doc_id)
+        await p.start()
+    async with asyncio.timeout(TIMEOUT):
+        for p in providers:
+            await p.wait_synced(doc_id)
+
+
 @pytest.fixture
 async def relay() -> AsyncIterator[Relay]:
     async with Relay(RelayConfig(port=0, secret=SECRET)) as r:
@@ -62,12 +71,7 @@ async def providers(relay: Relay) -> AsyncIterator[Callable[..., SyncProvider]]:
 async def test_three_peers_converge_through_the_relay(providers: Callable[..., SyncProvider]) -> None:
     rw = token(("notes/*", "write"))
     a, b = providers(rw), providers(rw)
-    for p in (a, b):
-        p.subscribe("notes/1")
-        await p.start()
-    async with asyncio.timeout(TIMEOUT):
-        await a.wait_synced("notes/1")
-        await b.wait_synced("notes/1")
+    await start_synced("notes/1", a, b)
     a.replica.write(("notes/1", "title"), "héllo ✓")
     b.replica.write(("notes/1", "body"), "from b")
     await until(lambda: b.replica.read(("notes/1", "title")) == "héllo ✓", b.replica, "notes/1")
@@ -80,10 +84,8 @@ async def test_three_peers_converge_through_the_relay(providers: Callable[..., S
     offline = Replica()
     offline.write(("notes/1", "late"), "from c")
     c = providers(rw, offline)
-    c.subscribe("notes/1")
-    await c.start()
+    await start_synced("notes/1", c)
     async with asyncio.timeout(TIMEOUT):
-        await c.wait_synced("notes/1")
         await c.wait_acked()
     assert c.replica.read(("notes/1", "title")) == "héllo ✓"
     await until(lambda: a.replica.read(("notes/1", "late")) == "from c", a.replica, "notes/1")
@@ -92,12 +94,7 @@ async def test_three_peers_converge_through_the_relay(providers: Callable[..., S
 async def test_offline_edits_sync_after_a_reconnect(providers: Callable[..., SyncProvider]) -> None:
     rw = token(("*", "write"))
     a, b = providers(rw), providers(rw)
-    for p in (a, b):
-        p.subscribe("doc")
-        await p.start()
-    async with asyncio.timeout(TIMEOUT):
-        await a.wait_synced("doc")
-        await b.wait_synced("doc")
+    await start_synced("doc", a, b)
     a.unsubscribe("doc")  # a goes "offline" for this document
     a.replica.write(("doc", "a"), 1)
     b.replica.write(("doc", "b"), 2)
@@ -114,12 +111,7 @@ async def test_offline_edits_sync_after_a_reconnect(providers: Callable[..., Syn
 async def test_read_only_peer_receives_but_cannot_write(providers: Callable[..., SyncProvider]) -> None:
     writer = providers(token(("doc", "write")))
     reader = providers(token(("doc", "read")))
-    for p in (writer, reader):
-        p.subscribe("doc")
-        await p.start()
-    async with asyncio.timeout(TIMEOUT):
-        await writer.wait_synced("doc")
-        await reader.wait_synced("doc")
+    await start_synced("doc", writer, reader)
     writer.replica.write(("doc", "k"), "v")
     await until(lambda: reader.replica.read(("doc", "k")) == "v", reader.replica, "doc")
     reader.replica.write(("doc", "k"), "hacked")
@@ -132,12 +124,7 @@ async def test_read_only_peer_receives_but_cannot_write(providers: Callable[...,
 async def test_presence_through_the_relay(providers: Callable[..., SyncProvider]) -> None:
     rw = token(("*", "write"))
     a, b = providers(rw), providers(rw)
-    for p in (a, b):
-        p.subscribe("room")
-        await p.start()
-    async with asyncio.timeout(TIMEOUT):
-        await a.wait_synced("room")
-        await b.wait_synced("room")
+    await start_synced("room", a, b)
     seen = asyncio.Event()
     b.awareness("room").on_change(lambda *_: seen.set())
     a.awareness("room").set_local_state({"user": "Zoë 😀"})
