@@ -5,15 +5,26 @@
 - :mod:`.backoff`: :class:`Backoff` (exponential, with jitter);
 - :mod:`.awareness`: :class:`DocAwareness` (presence per document);
 - :mod:`.docstate`: per-document handshake and acknowledgement bookkeeping;
-- :mod:`.memory_relay`: :class:`MemoryRelay`, an in-process relay for tests and examples.
+- :mod:`.memory_relay`: :class:`MemoryRelay`, an in-process relay for tests and examples;
+- :mod:`.client_binding`: :func:`bind_client`, selective subscription driven by a QueryClient's cache.
 
 See ``docs/sync.md``.
 """
 
 from .awareness import DocAwareness
 from .backoff import Backoff
+from .client_binding import ClientSync, bind_client
 from .memory_relay import MemoryRelay
 from .provider import SyncProvider
 from .status import ConnectionState, SyncStatus
 
-__all__ = ["Backoff", "ConnectionState", "DocAwareness", "MemoryRelay", "SyncProvider", "SyncStatus"]
+__all__ = [
+    "Backoff",
+    "ClientSync",
+    "ConnectionState",
+    "DocAwareness",
+    "MemoryRelay",
+    "SyncProvider",
+    "SyncStatus",
+    "bind_client",
+]

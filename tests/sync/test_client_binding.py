@@ -29,8 +29,9 @@ async def test_observed_queries_and_referenced_entities_are_subscribed_then_rele
     clock = FakeClock()
     relay = MemoryRelay(clock=clock)
     client = QueryClient(clock=clock)
-    provider = SyncProvider(client.replica, relay.connect, clock=clock, gc_time=5,
-                            backoff=Backoff(initial=1.0, maximum=8.0, jitter=0.0))
+    provider = SyncProvider(
+        client.replica, relay.connect, clock=clock, gc_time=5, backoff=Backoff(initial=1.0, maximum=8.0, jitter=0.0)
+    )
     binding = bind_client(client, provider)
     await provider.start()
     await provider.wait_connected()
@@ -69,7 +70,7 @@ async def test_remote_updates_reach_exactly_the_affected_observers() -> None:
     stops = []
     for i in (1, 2):
         obs = b.observe(("todos", i), enabled=False)
-        stops.append(obs.subscribe(lambda r, i=i: seen[i].append(r.data)))
+        stops.append(obs.subscribe(lambda r, bucket=seen[i]: bucket.append(r.data)))
     release = ba.retain("todos")  # a writer with no observers holds its document explicitly
     await pa.wait_synced("todos")
     await pb.wait_synced("todos")
