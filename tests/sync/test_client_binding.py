@@ -68,9 +68,13 @@ async def test_remote_updates_reach_exactly_the_affected_observers() -> None:
     a.set_query_data(("todos", 2), {"title": "two"})
     seen: dict[int, list[Any]] = {1: [], 2: []}
     stops = []
+
+    def recorder(bucket: list[Any]) -> Any:
+        return lambda result: bucket.append(result.data)
+
     for i in (1, 2):
         obs = b.observe(("todos", i), enabled=False)
-        stops.append(obs.subscribe(lambda r, bucket=seen[i]: bucket.append(r.data)))
+        stops.append(obs.subscribe(recorder(seen[i])))
     release = ba.retain("todos")  # a writer with no observers holds its document explicitly
     await pa.wait_synced("todos")
     await pb.wait_synced("todos")
