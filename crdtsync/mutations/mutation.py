@@ -24,7 +24,6 @@ Await the outcome with ``await mutation.result()`` (raises the mutation's error)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 from collections.abc import Callable
@@ -209,8 +208,7 @@ class Mutation:
     async def wait_settled(self) -> None:
         """Wait until settled, whatever the outcome (never raises the mutation's error)."""
         if self._settled is not None:
-            with contextlib.suppress(BaseException):
-                await asyncio.shield(self._settled)
+            await asyncio.wait({self._settled})  # our own cancellation still propagates
 
     async def _wait_network(self) -> None:
         # Once paused, only resume() continues it, so paused mutations run in order, one at a

@@ -44,14 +44,19 @@ class OptimisticTx:
             self.changed += 1
 
     def merge(self, key: Sequence[Any], fields: Mapping[str, Any]) -> None:
-        """Set some fields of the mapping at ``key``, leaving the others alone."""
+        """Set some fields of the mapping at ``key``, leaving the others alone. The mutation
+        owns exactly the named fields, even those that already hold the value: a rollback of
+        an earlier edit then leaves them showing this mutation's value. When nothing is stored
+        at ``key`` yet, the fields are created one by one (a rollback leaves ``{}``); use
+        :meth:`set` to create a whole entity that a rollback removes again."""
         nkey = normalize_key(key)
         route = self._replica.route(nkey)
-        if not isinstance(self._replica.read(nkey), Mapping):
+        current = self._replica.read(nkey)
+        if current is not MISSING and not isinstance(current, Mapping):
             self.set(nkey, dict(fields))
             return
         for name, value in fields.items():
-            if self._overlay.write(self.mutation_id, nkey, route, (name,), value):
+            if self._overlay.write(self.mutation_id, nkey, route, (name,), value, claim=True):
                 self.changed += 1
 
     def update(self, key: Sequence[Any], fn: Callable[[Any], Any]) -> None:

@@ -78,6 +78,8 @@ class Overlay:
         self._stacks: dict[Leaf, list[_Entry]] = {}
         self._by_mutation: dict[int, list[Leaf]] = {}
         self._watches: dict[Leaf, Callable[[], None]] = {}
+        self._replacing: int | None = None
+        self._touched: set[Leaf] = set()
 
     # -- inspection --------------------------------------------------------------------------
     def leaves(self, mutation_id: int) -> list[Leaf]:
@@ -98,19 +100,22 @@ class Overlay:
         return self._base.get(leaf, MISSING)
 
     # -- optimistic writes -------------------------------------------------------------------
-    def write(self, mutation_id: int, key: QueryKey, route: Route, rel: tuple[str, ...], value: Any) -> bool:
-        """Write ``value`` at ``route`` (+ ``rel``) for ``mutation_id``; True when anything changed."""
+    def write(self, mutation_id: int, key: QueryKey, route: Route, rel: tuple[str, ...], value: Any, *,
+              claim: bool = False) -> bool:
+        """Write ``value`` at ``route`` (+ ``rel``) for ``mutation_id``; True when anything was
+        recorded. Fields whose value does not change are not tracked, unless ``claim``: then the
+        mutation owns them too (``OptimisticTx.merge`` claims the fields it names)."""
         check_value(value)
         path = route.path + rel
         depth = route.depth if route.depth is None else max(0, route.depth - len(rel))
         node = self.replica.raw(route.doc_id, path)
-        changed = list(_changed_leaves(node, path, value, depth))
+        changed = list(_changed_leaves(node, path, value, depth, claim))
         if not changed:
             return False
-        for leaf_path, leaf_value, leaf_depth in changed:
-            self._push(mutation_id, key, (route.doc_id, leaf_path), leaf_value, leaf_depth)
+        shown = [(lp, lv, ld) for lp, lv, ld in changed
+                 if self._push(mutation_id, key, (route.doc_id, lp), lv, ld)]
         with self.replica.batch(origin=mutation_origin(mutation_id)):
-            for leaf_path, leaf_value, leaf_depth in changed:
+            for leaf_path, leaf_value, leaf_depth in shown:
                 self._put((route.doc_id, leaf_path), leaf_value, leaf_depth, mutation_origin(mutation_id))
         return True
 
@@ -119,23 +124,31 @@ class Overlay:
         if self.replica.read_path(route.doc_id, path) is MISSING:
             return False
         leaf = (route.doc_id, path)
-        self._push(mutation_id, key, leaf, MISSING, route.depth)
-        self._put(leaf, MISSING, route.depth, mutation_origin(mutation_id))
+        if self._push(mutation_id, key, leaf, MISSING, route.depth):
+            self._put(leaf, MISSING, route.depth, mutation_origin(mutation_id))
         return True
 
-    def _push(self, mutation_id: int, key: QueryKey, leaf: Leaf, value: Any, depth: int | None) -> None:
+    def _push(self, mutation_id: int, key: QueryKey, leaf: Leaf, value: Any, depth: int | None) -> bool:
+        """Record an entry; True when it is the one on screen (so it must be written)."""
         stack = self._stacks.get(leaf)
         if stack is None:
             self._base[leaf] = self.replica.read_path(*leaf)
             stack = self._stacks[leaf] = []
             self._watches[leaf] = self.replica.watch(leaf[0], leaf[1], self._watcher(leaf))
-        for e in stack:
-            if e.mutation_id == mutation_id and not e.overridden:
-                stack.remove(e)
-                break
+        existing = next((e for e in stack if e.mutation_id == mutation_id), None)
+        if existing is not None and self._replacing == mutation_id:
+            # re-applied after a resolved version conflict: keep its place among later edits
+            self._touched.add(leaf)
+            existing.value, existing.depth, existing.key = value, depth, key
+            return existing is stack[-1] and not existing.overridden
+        if existing is not None:
+            stack.remove(existing)
         else:
             self._by_mutation.setdefault(mutation_id, []).append(leaf)
+        if self._replacing == mutation_id:
+            self._touched.add(leaf)
         stack.append(_Entry(mutation_id, key, value, depth))
+        return True
 
     def _put(self, leaf: Leaf, value: Any, depth: int | None, origin: Origin) -> None:
         doc_id, path = leaf
@@ -154,8 +167,11 @@ class Overlay:
     # -- settling ----------------------------------------------------------------------------
     def rollback(self, mutation_id: int) -> int:
         """Revert exactly ``mutation_id``'s pending edits. Returns how many fields changed back."""
+        return self._drop(mutation_id, self._by_mutation.pop(mutation_id, []))
+
+    def _drop(self, mutation_id: int, leaves: list[Leaf]) -> int:
         writes: list[tuple[Leaf, Any, int | None]] = []
-        for leaf in self._by_mutation.pop(mutation_id, []):
+        for leaf in leaves:
             stack = self._stacks.get(leaf, [])
             entry = next((e for e in stack if e.mutation_id == mutation_id), None)
             if entry is None:
@@ -193,11 +209,19 @@ class Overlay:
 
     @contextlib.contextmanager
     def replacing(self, mutation_id: int) -> Iterator[None]:
-        """Roll back ``mutation_id``'s edits and write new ones as one transaction (used when a
-        version conflict is resolved and the mutation retries with new variables)."""
+        """Re-apply ``mutation_id``'s edit with new variables, in one transaction (after a
+        resolved version conflict). Its fields keep their place in the order of edits, so a
+        later mutation's value stays on top; fields the new edit no longer touches roll back."""
         with self.replica.batch(origin=mutation_origin(mutation_id)):
-            self.rollback(mutation_id)
-            yield
+            self._replacing, self._touched = mutation_id, set()
+            try:
+                yield
+            finally:
+                self._replacing = None
+                mine = self._by_mutation.get(mutation_id, [])
+                stale = [leaf for leaf in mine if leaf not in self._touched]
+                self._by_mutation[mutation_id] = [leaf for leaf in mine if leaf in self._touched]
+                self._drop(mutation_id, stale)
 
     # -- concurrent changes ------------------------------------------------------------------
     def _watcher(self, leaf: Leaf) -> Callable[[Origin], None]:
@@ -268,8 +292,8 @@ class Overlay:
         return out
 
 
-def _changed_leaves(node: Any, path: tuple[str, ...], value: Any,
-                    depth: int | None) -> Iterator[tuple[tuple[str, ...], Any, int | None]]:
+def _changed_leaves(node: Any, path: tuple[str, ...], value: Any, depth: int | None,
+                    claim: bool = False) -> Iterator[tuple[tuple[str, ...], Any, int | None]]:
     if isinstance(node, Map) and isinstance(value, Mapping) and (depth is None or depth > 0):
         nxt = None if depth is None else depth - 1
         for k in list(node.keys()):
@@ -277,9 +301,9 @@ def _changed_leaves(node: Any, path: tuple[str, ...], value: Any,
                 yield (*path, k), MISSING, nxt
         for k, v in value.items():
             child = node.get(k, MISSING)
-            yield from _changed_leaves(child, (*path, k), v, nxt)
+            yield from _changed_leaves(child, (*path, k), v, nxt, claim)
         return
-    if node is not MISSING and not isinstance(node, Map) and strict_equal(decode(node), value):
+    if not claim and node is not MISSING and not isinstance(node, Map) and strict_equal(decode(node), value):
         return
     yield path, value, depth
 

@@ -4,8 +4,8 @@ Local mutations (each changing one or two fields of the same entity), writes by 
 (applied as REMOTE updates), direct local writes, and the success or failure of any pending
 mutation, in any order. A failed mutation's rollback must revert exactly its own changes:
 whatever other mutations, peers or local writes did to the same document and the same
-entity's other fields (or the same field, later) stays. Writes are diffs, so the model records
-only the fields whose value a write actually changed.
+entity's other fields (or the same field, later) stays. Peer and local writes are diffs, so the model
+records only the fields whose value they changed; a mutation's ``merge`` owns every field it names.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ async def scenario(ops: list[tuple[str, Any]]) -> None:
         return await futures[v["n"]]
 
     for kind, arg in ops:
-        if kind in ("mutate", "remote", "local"):
+        if kind in ("remote", "local"):
             # writes are diffs: a field set to the value it already shows is not written at all
             shown = client.get_query_data(KEY)
             arg = {f: v for f, v in arg.items() if shown[f] != v}
