@@ -108,6 +108,7 @@ class Mutation:
         self.state = reduce(self.state, action)
         if isinstance(action, Pause):
             self._progress.set()
+            self._rt._paused()
         with self._rt.client.notify_manager.batch():
             for listener in list(self.observers):
                 listener(self, action)

@@ -39,6 +39,7 @@ class MutationRuntime:
         self._next_id = 0
         self._session = f"{client.random.getrandbits(128):032x}"
         self._resume_lock: asyncio.Lock | None = None
+        self._pause_signal: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.closing = False
         self._unsub_online = client.online_manager.subscribe(self._on_online)
@@ -144,9 +145,20 @@ class MutationRuntime:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    def _paused(self) -> None:
+        """Called by a mutation when it pauses: the resume loop re-scans from the oldest."""
+        if self._pause_signal is not None:
+            self._pause_signal.set()
+
     async def resume_paused(self) -> None:
+        """Resume paused mutations one at a time, oldest first. After each step (a mutation
+        settled, or any mutation paused again) it looks again from the oldest, so a resumed
+        mutation waiting behind an older one of its scope never blocks the queue."""
         if self._resume_lock is None:
             self._resume_lock = asyncio.Lock()
+        if self._pause_signal is None:
+            self._pause_signal = asyncio.Event()
+        signal = self._pause_signal
         async with self._resume_lock:
             while not self.closing:
                 paused = [m for m in self.cache.get_all() if m.state.is_paused]
@@ -155,10 +167,15 @@ class MutationRuntime:
                 m = paused[0]
                 if m.options.network_mode is NetworkMode.ONLINE and not self.client.online_manager.is_online():
                     return
+                signal.clear()
                 m.resume()
-                await m.wait_progress()
-                if m.state.is_paused:
-                    return  # paused again (offline): the next online event resumes
+                waiter = asyncio.ensure_future(signal.wait())
+                progress = asyncio.ensure_future(m.wait_progress())
+                try:
+                    await asyncio.wait({waiter, progress}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    waiter.cancel()
+                    progress.cancel()
 
     # -- queries -----------------------------------------------------------------------------
     def count_pending(self, filters: MutationFilters | Sequence[Any] | None, kwargs: dict[str, Any]) -> int:
