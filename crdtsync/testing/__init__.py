@@ -40,7 +40,19 @@ from .assertions import (
     differences,
     two_inserts_same_position,
 )
-from .network import LinkFaults, MessageKind, SimMessage, SimNetwork, SimPeer, SimStore, TraceEvent, WriteRecord
+from .clientops import optimistic_for
+from .network import (
+    LinkFaults,
+    MessageKind,
+    ProtocolErrorRecord,
+    SimLink,
+    SimMessage,
+    SimNetwork,
+    SimPeer,
+    SimStore,
+    TraceEvent,
+    WriteRecord,
+)
 from .ops import (
     DeleteKey,
     EditOp,
@@ -49,6 +61,7 @@ from .ops import (
     ListRemove,
     Mutation,
     MutationResult,
+    SetField,
     SetValue,
     TextDelete,
     TextInsert,
@@ -76,7 +89,10 @@ __all__ = [
     "Mutation",
     "MutationResult",
     "Schedule",
+    "ProtocolErrorRecord",
+    "SetField",
     "SetValue",
+    "SimLink",
     "SimMessage",
     "SimNetwork",
     "SimPeer",
@@ -97,6 +113,7 @@ __all__ = [
     "edit_ops",
     "json_values",
     "mutation_scripts",
+    "optimistic_for",
     "query_keys",
     "rollback_mutation",
     "schedules",

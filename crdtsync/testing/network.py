@@ -1,64 +1,80 @@
-"""A deterministic, seeded, simulated network of replicas on a :class:`~crdtsync.clock.FakeClock`.
+"""A deterministic, seeded, simulated network of replicas on a :class:`~crdtsync.clock.FakeClock`,
+speaking the real native protocol.
 
 Build one, make peers edit, break the network, then heal it and check the outcome::
 
     clock = FakeClock()
     net = SimNetwork(seed=7, clock=clock, peers=3)          # peers "p0", "p1", "p2", full mesh
-    net.set_faults(LinkFaults(drop=0.2, duplicate=0.1, reorder=0.3))
+    net.set_faults(LinkFaults(drop=0.2, duplicate=0.1, reorder=0.3, corrupt=0.05))
     net.peer("p0").edit(SetValue("shop", "milk", 2))
     net.partition("p0", "p1")
     net.crash("p2")
     await net.run_until_quiet()
     net.restart("p2")                                        # reloads what p2 had persisted
     await net.heal_all()                                     # reliable links, full resync
-    assert_converged(net.replicas())
+    assert_converged(net.named_replicas())
     assert_no_acknowledged_loss(net)
 
 How it works:
 
-- Every :class:`SimPeer` wraps a :class:`~crdtsync.replica.Replica`. A local transaction is
-  recorded in the network's write ledger (:attr:`SimNetwork.writes`) and sent to every other
-  peer as an ``UPDATE`` carrying the real binary Yjs update. Updates a peer receives are not
-  forwarded (no echo); peers that missed something catch up through the sync handshake.
-- The handshake is Yjs sync: on connect, heal and restart each side sends ``SYNC_STEP1`` (its
-  state vector) per document and answers the other's with ``SYNC_STEP2`` (the diff).
-- Persistence: each peer has a :class:`SimStore`. With ``persist_delay=0`` every applied update
-  is stored at once; with a delay, updates are buffered and flushed by a clock timer, and a
-  crash loses the buffer. After a flush the peer sends ``ACK`` to the author of every write it
-  received and now durably holds: that write is then *acknowledged*
-  (:attr:`WriteRecord.acked_by`) and must never be lost.
-- Faults per directed link (:class:`LinkFaults`): drop, duplicate, reorder (an extra random
-  delay), latency range, and partitions (a link that is down drops what it carries). Every
-  random choice comes from one ``random.Random(seed)``, so a seed and a schedule replay exactly;
-  :attr:`SimNetwork.trace` records what happened (sends, drops, duplicates, crashes...).
-
-Messages are frozen :class:`SimMessage` dataclasses exchanged in memory; the native protocol
-core (``crdtsync.protocol``) did not exist when this was written, so no bytes framing is
-driven here yet.
+- Every pair of peers is joined by a :class:`~crdtsync.testing.link.SimLink` holding two real
+  :class:`~crdtsync.protocol.Connection` objects (sans-I/O), one per end. Links carry the
+  **encoded frames** those connections produce; receivers feed them to ``receive_bytes`` and
+  act on ``events_received()``. The first-created peer of a pair is the client (``Hello``), the
+  other the server (``Welcome``). A handshake that does not finish within
+  ``handshake_timeout`` is abandoned and retried after ``reconnect_delay``.
+- Once open, each end sends ``SyncStep1`` (its state vector) for every document it has and
+  answers the other's with ``SyncStep2``; a ``SyncStep1`` for a document it never offered is
+  answered with its own ``SyncStep1`` too. A local transaction is recorded in the write
+  ledger (:attr:`SimNetwork.writes`) and sent as an ``Update`` on every open link. Updates a
+  peer receives are not forwarded (no echo); peers that missed something catch up through the
+  handshake (on reconnect, heal, restart, and in :meth:`SimNetwork.heal_all`).
+- Persistence: each peer has a :class:`SimStore` holding its own writes and the update bytes
+  it received. With ``persist_delay=0`` everything is stored at once; with a delay, it is
+  buffered and flushed by a timer, and a crash loses the buffer. After a flush the peer sends
+  a cumulative ``Ack(doc, seq)`` on each link for what is now durable; a write is
+  *acknowledged* (:attr:`WriteRecord.acked_by`) when its author receives such an Ack, and must
+  never be lost.
+- Faults act on frames (:class:`LinkFaults`): drop, duplicate, reorder, delay, corrupt,
+  truncate; partitions close the link until healed; crashes close every link of the peer. A
+  damaged frame must raise a typed :class:`~crdtsync.errors.ProtocolError` from the
+  receiver's ``receive_bytes`` (recorded in :attr:`SimNetwork.protocol_errors`); the
+  connection then sends its fatal ``Error``, closes, and reconnects. A damaged frame that is
+  accepted is recorded in :attr:`SimNetwork.undetected_damage`.
+- The ledger is simulator bookkeeping that travels *beside* each frame (which writes a frame
+  covers), never inside it. Every random choice comes from one ``random.Random(seed)``, so a
+  seed and a schedule replay exactly; :attr:`SimNetwork.trace` records what happened.
 
 Run a generated :class:`~crdtsync.testing.strategies.Schedule` with :meth:`SimNetwork.run_schedule`.
 """
 
 from __future__ import annotations
 
-import enum
+import asyncio
 import heapq
 import itertools
 import random
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from ..clock import FakeClock, TimerHandle
-from ..errors import SimulationError
-from ..origins import RESTORE, Origin, OriginKind, remote_origin
+from ..clock import FakeClock
+from ..errors import ProtocolError, SimulationError
+from ..origins import Origin
+from ..protocol import DEFAULT_MAX_MESSAGE_SIZE, Connection, Role, State, native
+from ..protocol.native import MessageType
 from ..replica import Replica
-from .contains import contains_write, decode_state_vector
-from .ops import EditOp, Mutation, MutationResult, apply_mutation, rollback_mutation
+from .contains import decode_state_vector
+from .faults import RELIABLE, LinkFaults, TraceEvent, corrupt_frame, truncate_frame
+from .ledger import SimStore, WriteRecord
+from .link import LinkSide, SimLink
+from .simpeer import SimPeer
 
 __all__ = [
     "LinkFaults",
     "MessageKind",
+    "ProtocolErrorRecord",
+    "SimLink",
     "SimMessage",
     "SimNetwork",
     "SimPeer",
@@ -67,294 +83,54 @@ __all__ = [
     "WriteRecord",
 ]
 
-
-class MessageKind(enum.Enum):
-    SYNC_STEP1 = "sync1"  # payload: the sender's state vector
-    SYNC_STEP2 = "sync2"  # payload: the update the receiver lacks
-    UPDATE = "update"  # payload: one local transaction's update
-    ACK = "ack"  # write_ids: writes the sender has persisted
+MessageKind = MessageType
+"""The kinds of frame on a link: the native protocol's message types."""
 
 
 @dataclass(frozen=True, slots=True)
 class SimMessage:
-    """One message on a simulated link."""
+    """One frame in flight on a simulated link. ``frame`` is exactly what the receiver's
+    connection gets; ``write_ids`` (ledger bookkeeping, not on the wire) are the writes the
+    frame covers; ``damage`` is ``"corrupt"`` or ``"truncate"`` when a fault damaged it."""
 
-    kind: MessageKind
     src: str
     dst: str
-    doc_id: str
-    payload: bytes = b""
+    frame: bytes
+    generation: int
+    seq: int
     write_ids: tuple[int, ...] = ()
-    seq: int = 0
+    damage: str = ""
+
+    @property
+    def kind(self) -> str:
+        """The frame's message type name (``"update"``, ``"sync_step1"``...), or ``"garbled"``."""
+        try:
+            return native.peek(self.frame).type.name.lower()
+        except ProtocolError:
+            return "garbled"
 
 
 @dataclass(frozen=True, slots=True)
-class TraceEvent:
-    """One thing that happened, for determinism checks and for reading a failing run.
-
-    ``what`` is one of: send, deliver, drop, duplicate, reorder, lost_partition, lost_down,
-    partition, heal, crash, restart, persist, ack, edit, skip_edit, rollback.
-    """
+class ProtocolErrorRecord:
+    """A typed protocol error a receiver raised on a frame (``error``), and the frame's damage."""
 
     time: float
-    what: str
-    src: str = ""
-    dst: str = ""
-    detail: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class LinkFaults:
-    """Faults on a link. Probabilities are in ``[0, 1]``; delays in seconds (``min <= max``).
-
-    ``reorder`` is the chance a message gets an extra delay of up to ``reorder_delay``, so
-    later messages overtake it.
-    """
-
-    drop: float = 0.0
-    duplicate: float = 0.0
-    reorder: float = 0.0
-    min_delay: float = 0.001
-    max_delay: float = 0.001
-    reorder_delay: float = 0.05
-
-    def __post_init__(self) -> None:
-        for name in ("drop", "duplicate", "reorder"):
-            p = getattr(self, name)
-            if not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-                raise SimulationError(f"LinkFaults.{name} is a probability in [0, 1], got {p!r}")
-        if not 0.0 <= self.min_delay <= self.max_delay:
-            raise SimulationError(
-                f"LinkFaults needs 0 <= min_delay <= max_delay, got {self.min_delay!r}, {self.max_delay!r}"
-            )
-        if self.reorder_delay < 0:
-            raise SimulationError(f"LinkFaults.reorder_delay must be >= 0, got {self.reorder_delay!r}")
-
-
-RELIABLE = LinkFaults()
-
-
-@dataclass
-class WriteRecord:
-    """A local transaction some peer made: the ledger entry the loss check works from."""
-
-    id: int
     peer: str
-    incarnation: int
-    doc_id: str
-    update: bytes
-    origin: Origin
-    time: float
-    client: int = 0
-    start: int = 0
-    end: int = 0
-    persisted_by: set[str] = field(default_factory=set)
-    acked_by: set[str] = field(default_factory=set)
-
-    @property
-    def acknowledged(self) -> bool:
-        """True once a peer other than the author persisted it and the author heard so."""
-        return bool(self.acked_by)
-
-    def contained_in(self, replica: Replica) -> bool:
-        """True when ``replica`` holds this write (see :mod:`crdtsync.testing.contains`)."""
-        if not replica.has_doc(self.doc_id) and self.end > self.start:
-            return False
-        return contains_write(replica.doc(self.doc_id), self.update, self.client, self.start, self.end)
+    src: str
+    error: ProtocolError
+    damage: str
 
 
-class SimStore:
-    """A peer's durable storage: per document, the updates it persisted and the ids of the
-    writes they contain. Survives :meth:`SimNetwork.crash`; :meth:`SimNetwork.restart` reloads it."""
+class _Timer:
+    __slots__ = ("cancelled", "fn", "when")
 
-    def __init__(self) -> None:
-        self.updates: dict[str, list[bytes]] = {}
-        self.write_ids: dict[str, set[int]] = {}
+    def __init__(self, when: float, fn: Callable[[], None]):
+        self.when = when
+        self.fn = fn
+        self.cancelled = False
 
-    def append(self, doc_id: str, update: bytes, write_ids: Iterable[int]) -> None:
-        self.updates.setdefault(doc_id, []).append(update)
-        self.write_ids.setdefault(doc_id, set()).update(write_ids)
-
-    def doc_ids(self) -> list[str]:
-        return list(self.updates)
-
-
-class SimPeer:
-    """One simulated peer: a Replica (``None`` while crashed), a store, a persistence buffer.
-
-    Edit through :meth:`edit`, :meth:`mutate` and :meth:`settle_mutation` so the network
-    records and sends the writes. ``replica`` is a fresh object after each restart.
-    """
-
-    def __init__(self, net: SimNetwork, name: str, index: int, persist_delay: float):
-        self.net = net
-        self.name = name
-        self.index = index
-        self.persist_delay = persist_delay
-        self.incarnation = 0
-        self.store = SimStore()
-        self.replica: Replica | None = None
-        self.known: dict[str, set[int]] = {}  # write ids this replica contains, per doc
-        self._buffer: list[tuple[str, bytes, tuple[int, ...]]] = []
-        self._ack_candidates: list[tuple[str, int]] = []  # (doc_id, write id)
-        self._flush_timer: TimerHandle | None = None
-        self._stop_listening: Callable[[], None] | None = None
-        self._own_clock: dict[str, int] = {}
-        self.mutations: dict[str, MutationResult] = {}
-        self._boot()
-
-    @property
-    def up(self) -> bool:
-        return self.replica is not None
-
-    @property
-    def client_id(self) -> int:
-        """The Yjs client id of the current incarnation (a new one after each restart)."""
-        return 1 + self.index * 100_000 + self.incarnation
-
-    def _boot(self) -> None:
-        replica = Replica(client_id=self.client_id)
-        self._own_clock = {}
-        self.known = {d: set(ids) for d, ids in self.store.write_ids.items()}
-        for doc_id, updates in self.store.updates.items():
-            for update in updates:
-                replica.apply_update(doc_id, update, origin=RESTORE)
-        self.replica = replica
-        self._stop_listening = replica.on_update(self._on_update)
-
-    def _require(self) -> Replica:
-        if self.replica is None:
-            raise SimulationError(f"peer {self.name} is crashed; restart it first")
-        return self.replica
-
-    # -- editing --------------------------------------------------------------------------
-    def edit(self, op: EditOp, *, origin: Origin | None = None) -> bool:
-        """Apply one edit op locally (recorded as a write and broadcast)."""
-        replica = self._require()
-        return op.apply(replica) if origin is None else op.apply(replica, origin=origin)
-
-    def mutate(self, mutation: Mutation) -> MutationResult:
-        """Apply an optimistic mutation; settle it later with :meth:`settle_mutation`."""
-        result = apply_mutation(self._require(), mutation)
-        self.mutations[mutation.id] = result
-        return result
-
-    def settle_mutation(self, mutation_id: str) -> bool:
-        """Resolve a pending mutation: roll it back when it ``fails``. True when rolled back."""
-        result = self.mutations.pop(mutation_id, None)
-        if result is None or self.replica is None or not result.mutation.fails:
-            return False
-        self.net._log("rollback", self.name, detail=mutation_id)
-        rollback_mutation(self.replica, result)
-        return True
-
-    # -- replica listener -------------------------------------------------------------------
-    def _on_update(self, doc_id: str, update: bytes, origin: Origin) -> None:
-        if origin.kind is OriginKind.RESTORE:
-            return
-        if origin.kind is OriginKind.REMOTE:
-            self._persist(doc_id, update, ())
-            return
-        assert self.replica is not None
-        end = decode_state_vector(self.replica.state_vector(doc_id)).get(self.client_id, 0)
-        start = self._own_clock.get(doc_id, 0)
-        self._own_clock[doc_id] = end
-        record = self.net._record_write(self, doc_id, update, origin, start, end)
-        self.known.setdefault(doc_id, set()).add(record.id)
-        self._persist(doc_id, update, (record.id,))
-        self.net._broadcast(self, MessageKind.UPDATE, doc_id, update, (record.id,))
-
-    # -- persistence ------------------------------------------------------------------------
-    def _persist(self, doc_id: str, update: bytes, write_ids: tuple[int, ...]) -> None:
-        self._buffer.append((doc_id, update, write_ids))
-        if self.persist_delay <= 0:
-            self.flush()
-        elif self._flush_timer is None:
-            self._flush_timer = self.net.clock.call_later(self.persist_delay, self.flush)
-
-    @property
-    def has_unpersisted(self) -> bool:
-        return bool(self._buffer) or bool(self._ack_candidates)
-
-    def flush(self) -> None:
-        """Persist the buffered updates now, then acknowledge what is durably held."""
-        if self._flush_timer is not None:
-            self._flush_timer.cancel()
-            self._flush_timer = None
-        if self.replica is None:
-            return
-        buffer, self._buffer = self._buffer, []
-        for doc_id, update, ids in buffer:
-            self.store.append(doc_id, update, ids)
-            for wid in ids:
-                self.net.writes[wid].persisted_by.add(self.name)
-        if buffer:
-            self.net._log("persist", self.name, detail=str(len(buffer)))
-        candidates, self._ack_candidates = self._ack_candidates, []
-        by_author: dict[str, list[int]] = {}
-        for doc_id, wid in candidates:
-            record = self.net.writes.get(wid)
-            if record is None or wid not in self.known.get(doc_id, ()):
-                continue  # not held here (pending on a missing dependency): acked when it is
-            self.store.write_ids.setdefault(doc_id, set()).add(wid)
-            record.persisted_by.add(self.name)
-            if record.peer != self.name:
-                by_author.setdefault(record.peer, []).append(wid)
-        for author, wids in by_author.items():
-            self.net._send(self, author, MessageKind.ACK, "", b"", tuple(sorted(wids)))
-
-    # -- receiving --------------------------------------------------------------------------
-    def _receive(self, msg: SimMessage) -> None:
-        replica = self._require()
-        if msg.kind is MessageKind.ACK:
-            for wid in msg.write_ids:
-                record = self.net.writes.get(wid)
-                if record is not None and record.peer == self.name:
-                    record.acked_by.add(msg.src)
-            self.net._log("ack", msg.src, self.name, detail=",".join(map(str, msg.write_ids)))
-            return
-        if msg.kind is MessageKind.SYNC_STEP1:
-            new_doc = not replica.has_doc(msg.doc_id)
-            diff = replica.get_update(msg.doc_id, msg.payload)
-            ids = tuple(sorted(self.known.get(msg.doc_id, ())))
-            self.net._send(self, msg.src, MessageKind.SYNC_STEP2, msg.doc_id, diff, ids)
-            if new_doc:  # we never asked for this document: ask now (once, so no ping-pong)
-                sv = replica.state_vector(msg.doc_id)
-                self.net._send(self, msg.src, MessageKind.SYNC_STEP1, msg.doc_id, sv, ())
-            return
-        # UPDATE or SYNC_STEP2: merge, then remember which writes we now may hold.
-        replica.apply_update(msg.doc_id, msg.payload, origin=remote_origin(msg.src))
-        known = self.known.setdefault(msg.doc_id, set())
-        for wid in msg.write_ids:
-            record = self.net.writes.get(wid)
-            if record is not None and wid not in known and record.contained_in(replica):
-                known.add(wid)
-            self._ack_candidates.append((msg.doc_id, wid))
-        if self.persist_delay <= 0 or not self._buffer:
-            self.flush()
-        elif self._flush_timer is None:
-            self._flush_timer = self.net.clock.call_later(self.persist_delay, self.flush)
-
-    def _sync_docs(self) -> list[str]:
-        return self.replica.doc_ids() if self.replica is not None else []
-
-    def _crash(self) -> None:
-        if self._flush_timer is not None:
-            self._flush_timer.cancel()
-            self._flush_timer = None
-        self._buffer.clear()
-        self._ack_candidates.clear()
-        self.mutations.clear()
-        if self._stop_listening is not None:
-            self._stop_listening()
-            self._stop_listening = None
-        if self.replica is not None:
-            self.replica.close()
-        self.replica = None
-
-    def _restart(self) -> None:
-        self.incarnation += 1
-        self._boot()
+    def cancel(self) -> None:
+        self.cancelled = True
 
 
 class SimNetwork:
@@ -363,6 +139,8 @@ class SimNetwork:
     ``peers`` is a count (names ``p0``, ``p1``...) or a sequence of names. ``persist_delay``
     (seconds, default 0: write-through) is how long a peer buffers updates before storing them;
     a crash loses that buffer. ``max_steps`` bounds :meth:`run_until_quiet`.
+    ``handshake_timeout`` and ``reconnect_delay`` (seconds) govern reconnection;
+    ``max_message_size`` is every connection's receive limit.
     """
 
     def __init__(
@@ -374,25 +152,41 @@ class SimNetwork:
         faults: LinkFaults = RELIABLE,
         persist_delay: float = 0.0,
         max_steps: int = 100_000,
+        handshake_timeout: float = 0.5,
+        reconnect_delay: float = 0.01,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     ):
-        if not isinstance(seed, int):
+        if isinstance(seed, bool) or not isinstance(seed, int):
             raise SimulationError(f"seed must be an int, got {seed!r}")
         if persist_delay < 0:
             raise SimulationError(f"persist_delay must be >= 0, got {persist_delay!r}")
         if max_steps < 1:
             raise SimulationError(f"max_steps must be >= 1, got {max_steps!r}")
+        if not handshake_timeout > 0:
+            raise SimulationError(f"handshake_timeout must be > 0, got {handshake_timeout!r}")
+        if reconnect_delay < 0:
+            raise SimulationError(f"reconnect_delay must be >= 0, got {reconnect_delay!r}")
+        if max_message_size < 1:
+            raise SimulationError(f"max_message_size must be >= 1, got {max_message_size!r}")
         self.seed = seed
         self.rng = random.Random(seed)
         self.clock = clock if clock is not None else FakeClock()
         self.persist_delay = persist_delay
         self.max_steps = max_steps
+        self.handshake_timeout = handshake_timeout
+        self.reconnect_delay = reconnect_delay
+        self.max_message_size = max_message_size
         self.default_faults = faults
         self.link_faults: dict[tuple[str, str], LinkFaults] = {}
-        self.down_links: set[tuple[str, str]] = set()
         self.peers: dict[str, SimPeer] = {}
+        self.links: dict[tuple[str, str], SimLink] = {}
         self.writes: dict[int, WriteRecord] = {}
         self.trace: list[TraceEvent] = []
+        self.protocol_errors: list[ProtocolErrorRecord] = []
+        self.undetected_damage: list[SimMessage] = []
         self._queue: list[tuple[float, int, SimMessage]] = []
+        self._timers: list[tuple[float, int, _Timer]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._seq = itertools.count()
         self._write_ids = itertools.count(1)
         self.delivered = 0
@@ -404,16 +198,19 @@ class SimNetwork:
 
     # -- peers ------------------------------------------------------------------------------
     def add_peer(self, name: str | None = None, *, persist_delay: float | None = None) -> SimPeer:
-        """Add a peer (named ``p<N>`` by default) connected to every other peer."""
+        """Add a peer (named ``p<N>`` by default) linked to every other peer."""
         name = name if name is not None else f"p{len(self.peers)}"
         if name in self.peers:
             raise SimulationError(f"peer {name!r} already exists")
         delay = self.persist_delay if persist_delay is None else persist_delay
         peer = SimPeer(self, name, len(self.peers), delay)
+        for other in self.peers:
+            link = SimLink(other, name)
+            self.links[(other, name)] = link
         self.peers[name] = peer
-        for other in self.peers.values():
-            if other is not peer and other.up:
-                self._handshake(peer, other)
+        for other in list(self.peers):
+            if other != name:
+                self._connect(self._link(other, name))
         return peer
 
     def peer(self, name: str) -> SimPeer:
@@ -428,6 +225,17 @@ class SimNetwork:
 
     def named_replicas(self) -> dict[str, Replica]:
         return {n: p.replica for n, p in self.peers.items() if p.replica is not None}
+
+    def link(self, a: str, b: str) -> SimLink:
+        """The link between ``a`` and ``b`` (either order)."""
+        self.peer(a)
+        self.peer(b)
+        if a == b:
+            raise SimulationError("a peer has no link to itself")
+        return self._link(a, b)
+
+    def _link(self, a: str, b: str) -> SimLink:
+        return self.links.get((a, b)) or self.links[(b, a)]
 
     # -- faults ------------------------------------------------------------------------------
     def set_faults(self, faults: LinkFaults, *, src: str | None = None, dst: str | None = None) -> None:
@@ -445,13 +253,12 @@ class SimNetwork:
         return self.link_faults.get((src, dst), self.default_faults)
 
     def partition(self, a: str, b: str) -> None:
-        """Cut the link between ``a`` and ``b`` both ways; messages on it are lost."""
-        self.peer(a)
-        self.peer(b)
-        if a == b:
-            raise SimulationError("cannot partition a peer from itself")
-        self.down_links.update({(a, b), (b, a)})
+        """Cut the link between ``a`` and ``b``: its connection closes, frames in flight are
+        lost, and it stays down until :meth:`heal`."""
+        link = self.link(a, b)
+        link.partitioned = True
         self._log("partition", a, b)
+        self._close(link, reconnect=False)
 
     def isolate(self, name: str) -> None:
         """Cut every link of ``name`` (the peer goes offline but keeps editing)."""
@@ -460,126 +267,248 @@ class SimNetwork:
                 self.partition(name, other)
 
     def heal(self, a: str, b: str) -> None:
-        """Restore the link between ``a`` and ``b`` and run the sync handshake over it."""
-        self.peer(a)
-        self.peer(b)
-        if (a, b) not in self.down_links:
+        """Restore the link between ``a`` and ``b``: reconnect and run the sync handshake."""
+        link = self.link(a, b)
+        if not link.partitioned:
             return
-        self.down_links.discard((a, b))
-        self.down_links.discard((b, a))
+        link.partitioned = False
         self._log("heal", a, b)
-        pa, pb = self.peers[a], self.peers[b]
-        if pa.up and pb.up:
-            self._handshake(pa, pb)
+        self._connect(link)
 
     def linked(self, a: str, b: str) -> bool:
-        return (a, b) not in self.down_links
+        """True unless the link between ``a`` and ``b`` is partitioned."""
+        return not self.link(a, b).partitioned
 
     async def heal_all(self, *, max_rounds: int = 5) -> None:
-        """Let in-flight messages land, then make every link reliable, restart crashed peers,
-        and run sync handshakes between every pair until all state vectors agree (at most
-        ``max_rounds`` rounds; a message that was delayed past a handshake can make a second
-        round necessary).
+        """Make every link reliable, restart crashed peers, heal partitions, reconnect every
+        link, then run sync rounds (SyncStep1 both ways on every link) until all replicas hold
+        the same state vectors and delete sets (at most ``max_rounds``).
 
         After this, replicas should have converged: check with
         :func:`~crdtsync.testing.assertions.assert_converged`.
         """
-        await self.run_until_quiet()
+        await self._drain_tasks()
         self.default_faults = RELIABLE
         self.link_faults.clear()
-        self.down_links.clear()
         self._log("heal", detail="all")
+        for link in self.links.values():
+            link.partitioned = False
         for name, peer in self.peers.items():
             if not peer.up:
                 self.restart(name)
-        peers = list(self.peers.values())
+        for link in self.links.values():
+            if not link.open:
+                self._connect(link)
+        await self.run_until_quiet()
         for _ in range(max_rounds):
-            for i, a in enumerate(peers):
-                for b in peers[i + 1 :]:
-                    self._handshake(a, b)
-            await self.run_until_quiet()
-            for peer in peers:
+            for peer in self.peers.values():
                 peer.flush()
             await self.run_until_quiet()
             if self._in_sync():
                 return
+            for link in self.links.values():
+                if link.open:
+                    for name, side in link.sides.items():
+                        self.peers[name]._resync(side)
+                        self._pump(side)
+                else:
+                    self._connect(link)
+            await self.run_until_quiet()
 
     def _in_sync(self) -> bool:
         replicas = self.replicas()
         doc_ids = sorted({d for r in replicas for d in r.doc_ids()})
         for doc_id in doc_ids:
-            svs = {tuple(sorted(decode_state_vector(r.state_vector(doc_id)).items())) for r in replicas}
-            if len(svs) > 1:
+            states = set()
+            for r in replicas:
+                sv = r.state_vector(doc_id)
+                states.add((tuple(sorted(decode_state_vector(sv).items())), r.get_update(doc_id, sv)))
+            if len(states) > 1:
                 return False
         return True
 
     # -- crashes -----------------------------------------------------------------------------
     def crash(self, name: str) -> None:
-        """Stop ``name`` at once: its replica and unpersisted updates are gone; messages to
-        it are lost until :meth:`restart`."""
+        """Stop ``name`` at once: its replica, its client and unpersisted updates are gone, its
+        links close (frames in flight are lost) until :meth:`restart`."""
         peer = self.peer(name)
         if not peer.up:
             return
+        for other in self.peers:
+            if other != name:
+                self._close(self._link(name, other), reconnect=False)
         peer._crash()
         self._log("crash", name)
 
     def restart(self, name: str) -> SimPeer:
         """Bring ``name`` back with a new replica (new client id) loaded from its store, and
-        run the handshake with every reachable peer."""
+        reconnect every link that is not partitioned."""
         peer = self.peer(name)
         if peer.up:
             return peer
         peer._restart()
         self._log("restart", name, detail=str(peer.incarnation))
-        for other in self.peers.values():
-            if other is not peer and other.up and self.linked(name, other.name):
-                self._handshake(peer, other)
+        for other in self.peers:
+            if other != name:
+                self._connect(self._link(name, other))
         return peer
 
-    # -- sending -----------------------------------------------------------------------------
-    def _handshake(self, a: SimPeer, b: SimPeer) -> None:
-        for src, dst in ((a, b), (b, a)):
-            if src.replica is None:
-                continue
-            for doc_id in src._sync_docs():
-                self._send(src, dst.name, MessageKind.SYNC_STEP1, doc_id, src.replica.state_vector(doc_id), ())
-
-    def _broadcast(
-        self, src: SimPeer, kind: MessageKind, doc_id: str, payload: bytes, ids: tuple[int, ...]
-    ) -> None:
-        for name in self.peers:
-            if name != src.name:
-                self._send(src, name, kind, doc_id, payload, ids)
-
-    def _send(
-        self, src: SimPeer, dst: str, kind: MessageKind, doc_id: str, payload: bytes, ids: tuple[int, ...]
-    ) -> None:
-        msg = SimMessage(kind, src.name, dst, doc_id, payload, ids, next(self._seq))
-        detail = f"{kind.value}#{msg.seq}"
-        if not self.linked(src.name, dst):
-            self._log("lost_partition", src.name, dst, detail)
+    # -- connections -------------------------------------------------------------------------
+    def _connect(self, link: SimLink) -> None:
+        """Open a new connection on ``link`` (closing any current one) when both ends are up
+        and the link is not partitioned."""
+        self._close(link, reconnect=False, log=False)
+        a, b = self.peers[link.a], self.peers[link.b]
+        if link.partitioned or not a.up or not b.up:
             return
-        f = self.faults(src.name, dst)
+        link.generation += 1
+        gen = link.generation
+        limit = self.max_message_size
+        link.sides = {
+            link.a: LinkSide(link.a, link.b, Connection(Role.CLIENT, max_message_size=limit), gen),
+            link.b: LinkSide(link.b, link.a, Connection(Role.SERVER, max_message_size=limit), gen),
+        }
+        self._log("connect", link.a, link.b, detail=str(gen))
+        client = link.sides[link.a]
+        client.conn.send_hello(client={"peer": link.a})
+        self._pump(client)
+
+        def timeout() -> None:
+            if link.generation == gen and link.up and not link.open:
+                self._log("handshake_timeout", link.a, link.b, detail=str(gen))
+                self._close(link, reconnect=True)
+
+        link.timers.append(self._call_later(self.handshake_timeout, timeout))
+
+    def _close(self, link: SimLink, *, reconnect: bool, log: bool = True) -> None:
+        for t in link.timers:
+            if isinstance(t, _Timer):
+                t.cancel()
+        link.timers.clear()
+        link.closing = False
+        if link.sides:
+            for side in link.sides.values():
+                side.conn.close()
+            link.sides = {}
+            link.generation += 1
+            if log:
+                self._log("close", link.a, link.b)
+        if reconnect and not link.partitioned:
+            gen = link.generation
+            link.timers.append(
+                self._call_later(self.reconnect_delay, lambda: self._connect(link) if link.generation == gen else None)
+            )
+
+    def _close_link_of(self, side: LinkSide, *, reconnect: bool) -> None:
+        """``side``'s connection hit a fatal error: close its link once the fatal ``Error``
+        frame had time to arrive, then reconnect."""
+        link = self._link(side.peer, side.other)
+        if link.closing or link.generation != side.generation:
+            return
+        link.closing = True
+        gen = link.generation
+        wait = max(self.faults(side.peer, side.other).worst_delay, self.faults(side.other, side.peer).worst_delay)
+
+        def close() -> None:
+            if link.generation == gen:
+                self._close(link, reconnect=reconnect)
+
+        link.timers.append(self._call_later(wait + 1e-4, close))
+
+    def _opened(self, side: LinkSide) -> None:
+        link = self._link(side.peer, side.other)
+        self.peers[side.peer]._on_open(side)
+        if link.open:
+            self._log("open", link.a, link.b, detail=str(link.generation))
+
+    def _is_current(self, side: LinkSide) -> bool:
+        link = self._link(side.peer, side.other)
+        return link.generation == side.generation and link.sides.get(side.peer) is side
+
+    def _open_sides(self, name: str) -> list[LinkSide]:
+        """``name``'s ends of every link whose connection is open on its side."""
+        out: list[LinkSide] = []
+        for other in self.peers:
+            if other != name:
+                side = self._link(name, other).sides.get(name)
+                if side is not None and side.conn.is_open:
+                    out.append(side)
+        return out
+
+    # -- sending -----------------------------------------------------------------------------
+    def _send(self, side: LinkSide, msg: native.NativeMessage, write_ids: tuple[int, ...]) -> None:
+        """Queue ``msg`` on ``side``'s connection and put the resulting frames on the link."""
+        if not side.conn.is_open or not self._is_current(side):
+            return
+        side.conn.send(msg)
+        self._pump(side, write_ids)
+
+    def _pump(self, side: LinkSide, write_ids: tuple[int, ...] = ()) -> None:
+        for frame in side.conn.bytes_to_send():
+            self._transmit(side, frame, write_ids)
+
+    def _transmit(self, side: LinkSide, frame: bytes, write_ids: tuple[int, ...]) -> None:
+        src, dst = side.peer, side.other
+        seq = next(self._seq)
+        try:
+            detail = f"{native.peek(frame).type.name.lower()}#{seq}"
+        except ProtocolError:
+            detail = f"garbled#{seq}"
+        f = self.faults(src, dst)
         rng = self.rng
         if f.drop and rng.random() < f.drop:
-            self._log("drop", src.name, dst, detail)
+            self._log("drop", src, dst, detail)
             return
         copies = 2 if f.duplicate and rng.random() < f.duplicate else 1
         if copies == 2:
-            self._log("duplicate", src.name, dst, detail)
-        self._log("send", src.name, dst, detail)
+            self._log("duplicate", src, dst, detail)
+        self._log("send", src, dst, detail)
         for _ in range(copies):
+            data, damage = frame, ""
+            if f.truncate and rng.random() < f.truncate:
+                data, damage = truncate_frame(frame, rng), "truncate"
+            elif f.corrupt and rng.random() < f.corrupt:
+                data, damage = corrupt_frame(frame, rng), "corrupt"
+            if damage:
+                self._log(damage, src, dst, detail)
             delay = f.min_delay if f.min_delay == f.max_delay else rng.uniform(f.min_delay, f.max_delay)
             if f.reorder and rng.random() < f.reorder:
                 delay += rng.uniform(0.0, f.reorder_delay)
-                self._log("reorder", src.name, dst, detail)
+                self._log("reorder", src, dst, detail)
             when = round(self.clock.now() + delay, 4)
+            msg = SimMessage(src, dst, data, side.generation, seq, write_ids, damage)
             heapq.heappush(self._queue, (when, next(self._seq), msg))
 
-    # -- running -----------------------------------------------------------------------------
-    @property
-    def in_flight(self) -> int:
-        return len(self._queue)
+    # -- receiving ---------------------------------------------------------------------------
+    def _deliver(self, msg: SimMessage) -> None:
+        detail = f"{msg.kind}#{msg.seq}"
+        link = self._link(msg.src, msg.dst)
+        side = link.sides.get(msg.dst)
+        if side is None or side.generation != msg.generation or not self.peers[msg.dst].up:
+            self._log("lost_closed", msg.src, msg.dst, detail)
+            return
+        self.delivered += 1
+        self._log("deliver", msg.src, msg.dst, detail)
+        conn = side.conn
+        before = conn.state
+        try:
+            conn.receive_bytes(msg.frame)
+        except ProtocolError as exc:
+            self.protocol_errors.append(ProtocolErrorRecord(self.clock.now(), msg.dst, msg.src, exc, msg.damage))
+            self._log("protocol_error", msg.src, msg.dst, f"{type(exc).__name__}:{msg.damage}")
+            self._pump(side)  # the fatal Error the connection queued
+            self._close_link_of(side, reconnect=True)
+            return
+        if msg.damage and before not in (State.CLOSING, State.CLOSED):
+            self.undetected_damage.append(msg)
+            self._log("undetected_damage", msg.src, msg.dst, detail)
+        peer = self.peers[msg.dst]
+        for event in conn.events_received():
+            if not self._is_current(side):
+                break
+            peer._on_message(side, event, msg.write_ids)
+        if self._is_current(side):
+            self._pump(side)  # automatic answers (Pong)
 
     def _deliver_due(self) -> int:
         n = 0
@@ -587,28 +516,48 @@ class SimNetwork:
         while self._queue and self._queue[0][0] <= now:
             _, _, msg = heapq.heappop(self._queue)
             n += 1
-            detail = f"{msg.kind.value}#{msg.seq}"
-            if not self.linked(msg.src, msg.dst):
-                self._log("lost_partition", msg.src, msg.dst, detail)
-                continue
-            peer = self.peers[msg.dst]
-            if not peer.up:
-                self._log("lost_down", msg.src, msg.dst, detail)
-                continue
-            self.delivered += 1
-            self._log("deliver", msg.src, msg.dst, detail)
-            peer._receive(msg)
+            self._deliver(msg)
+        while self._timers and self._timers[0][0] <= now:
+            _, _, timer = heapq.heappop(self._timers)
+            if not timer.cancelled:
+                n += 1
+                timer.fn()
         return n
 
+    # -- time --------------------------------------------------------------------------------
+    def _call_later(self, delay: float, fn: Callable[[], None]) -> _Timer:
+        timer = _Timer(round(self.clock.now() + max(0.0, delay), 6), fn)
+        heapq.heappush(self._timers, (timer.when, next(self._seq), timer))
+        return timer
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # closed outside a loop: nothing left to run it on
+            coro.close()
+            return
+        task = loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _drain_tasks(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     def _next_time(self) -> float | None:
-        times = [self._queue[0][0]] if self._queue else []
-        timer = self.clock.next_timer_at()
-        if timer is not None and any(p._flush_timer is not None for p in self.peers.values()):
-            times.append(timer)
+        while self._timers and self._timers[0][2].cancelled:
+            heapq.heappop(self._timers)
+        times = [q[0][0] for q in (self._queue, self._timers) if q]
         return min(times) if times else None
 
+    @property
+    def in_flight(self) -> int:
+        return len(self._queue)
+
     async def run_for(self, seconds: float) -> None:
-        """Advance time by ``seconds``, delivering every message that falls due meanwhile."""
+        """Advance time by ``seconds``, delivering every frame and firing every timer that
+        falls due meanwhile."""
+        await self._drain_tasks()
         end = self.clock.now() + max(0.0, seconds)
         steps = 0
         while True:
@@ -622,17 +571,22 @@ class SimNetwork:
                 raise SimulationError(f"run_for did not finish within max_steps={self.max_steps}")
         await self.clock.advance(max(0.0, end - self.clock.now()))
         self._deliver_due()
+        await self._drain_tasks()
 
     async def run_until_quiet(self) -> None:
-        """Deliver messages and fire persistence timers until nothing is in flight.
+        """Deliver frames and fire timers (persistence, handshake, reconnect) until nothing is
+        in flight or pending.
 
-        Raises :class:`~crdtsync.errors.SimulationError` after ``max_steps`` rounds.
+        Raises :class:`~crdtsync.errors.SimulationError` after ``max_steps`` rounds (a link
+        that drops every frame keeps reconnecting forever: heal it first).
         """
+        await self._drain_tasks()
         steps = 0
         while True:
             self._deliver_due()
             nxt = self._next_time()
             if nxt is None:
+                await self._drain_tasks()
                 return
             await self.clock.advance(max(0.0, nxt - self.clock.now()))
             steps += 1
@@ -665,11 +619,19 @@ class SimNetwork:
         self.trace.append(TraceEvent(self.clock.now(), what, src, dst, detail))
 
     def count(self, what: str) -> int:
-        """How many trace events of kind ``what`` happened (``"drop"``, ``"duplicate"``...)."""
+        """How many trace events of kind ``what`` happened (``"drop"``, ``"corrupt"``...)."""
         return sum(1 for e in self.trace if e.what == what)
 
     def close(self) -> None:
-        """Close every replica (releases pycrdt observers)."""
+        """Close every replica and connection (releases pycrdt observers)."""
+        for link in self.links.values():
+            self._close(link, reconnect=False, log=False)
         for peer in self.peers.values():
             peer._crash()
         self._queue.clear()
+        self._timers.clear()
+
+    async def aclose(self) -> None:
+        """:meth:`close`, then wait for the clients' mutation shutdown to finish."""
+        self.close()
+        await self._drain_tasks()

@@ -9,6 +9,8 @@ and a misfit op does nothing. ``apply`` returns True when the op changed somethi
 Ops address a slot ``key`` of the document's root map:
 
 - :class:`SetValue`, :class:`DeleteKey`: write or remove a JSON-like value (a diff write);
+- :class:`SetField`: write one field of the entity (a map) at ``key``, leaving its other fields
+  alone; the map is created when the slot is empty;
 - :class:`ListInsert`, :class:`ListRemove`, :class:`ListMove`: edit a list (a Yjs ``Array``);
   the list is created by the first insert; a move is a remove then an insert of the same
   value, as Yjs applications do it;
@@ -39,6 +41,7 @@ __all__ = [
     "ListRemove",
     "Mutation",
     "MutationResult",
+    "SetField",
     "SetValue",
     "TextDelete",
     "TextInsert",
@@ -114,6 +117,38 @@ class DeleteKey(_RootOp):
         if self.key not in root:
             return False
         del root[self.key]
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class SetField(_RootOp):
+    """``root[key][field] = value`` as a diff write; nothing when ``key`` holds a non-map."""
+
+    doc_id: str
+    key: str
+    field: str
+    value: Any
+
+    def apply(self, target: Target, *, origin: Origin = LOCAL) -> bool:
+        if isinstance(target, Replica):
+            node = target.raw(self.doc_id, (self.key,))
+            if node is not MISSING and not isinstance(node, Map):
+                return False
+            return target.write_path(self.doc_id, (self.key, self.field), self.value, origin=origin)
+        return _RootOp.apply(self, target, origin=origin)
+
+    def _edit(self, root: Map[Any]) -> bool:
+        if self.key not in root:
+            root[self.key] = Map()
+        node = root[self.key]
+        if not isinstance(node, Map):
+            return False
+        if self.field in node and not isinstance(node[self.field], (Map, Array, Text)):
+            from ..values import strict_equal
+
+            if strict_equal(decode(node[self.field]), self.value):
+                return False
+        node[self.field] = encode(self.value, None)
         return True
 
 
@@ -228,7 +263,7 @@ class TextDelete(_RootOp):
         return True
 
 
-EditOp: TypeAlias = "SetValue | DeleteKey | ListInsert | ListRemove | ListMove | TextInsert | TextDelete"
+EditOp: TypeAlias = "SetValue | SetField | DeleteKey | ListInsert | ListRemove | ListMove | TextInsert | TextDelete"
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Advance",
+    "ClientMutate",
+    "ClientSettle",
     "Crash",
     "Edit",
     "Heal",
@@ -73,6 +75,35 @@ class Settle:
 
     async def run(self, net: SimNetwork) -> None:
         net.peer(self.peer).settle_mutation(self.mutation_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientMutate:
+    """``peer`` runs ``mutation`` through its real QueryClient (``client.mutate`` with an
+    optimistic function made of the ops); a later :class:`ClientSettle` gives the server's
+    answer. Skipped while the peer is crashed."""
+
+    peer: str
+    mutation: Mutation
+
+    async def run(self, net: SimNetwork) -> None:
+        p = net.peer(self.peer)
+        if p.up:
+            p.client_mutate(self.mutation)
+        else:
+            net._log("skip_edit", self.peer)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettle:
+    """The simulated server answers ``peer``'s client mutation; a failing one is rolled back by
+    the mutation layer (a mutation its peer lost in a crash is abandoned)."""
+
+    peer: str
+    mutation_id: str
+
+    async def run(self, net: SimNetwork) -> None:
+        await net.peer(self.peer).client_settle(self.mutation_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +160,9 @@ class SetFaults:
         net.set_faults(self.faults)
 
 
-Step: TypeAlias = "Edit | Mutate | Settle | Partition | Heal | Crash | Restart | Advance | SetFaults"
+Step: TypeAlias = (
+    "Edit | Mutate | Settle | ClientMutate | ClientSettle | Partition | Heal | Crash | Restart | Advance | SetFaults"
+)
 
 
 @dataclass(frozen=True, slots=True)

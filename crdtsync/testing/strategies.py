@@ -39,15 +39,31 @@ from .ops import (
     ListMove,
     ListRemove,
     Mutation,
+    SetField,
     SetValue,
     TextDelete,
     TextInsert,
 )
-from .schedule import Advance, Crash, Edit, Heal, Mutate, Partition, Restart, Schedule, SetFaults, Settle, Step
+from .schedule import (
+    Advance,
+    ClientMutate,
+    ClientSettle,
+    Crash,
+    Edit,
+    Heal,
+    Mutate,
+    Partition,
+    Restart,
+    Schedule,
+    SetFaults,
+    Settle,
+    Step,
+)
 
 __all__ = [
     "EDIT_KINDS",
     "FAULT_KINDS",
+    "MUTATION_LAYERS",
     "edit_ops",
     "json_values",
     "mutation_scripts",
@@ -56,8 +72,18 @@ __all__ = [
 ]
 
 MAX_SAFE_INT = 2**53
-EDIT_KINDS = ("set", "delete", "list_insert", "list_remove", "list_move", "text_insert", "text_delete")
-FAULT_KINDS = ("drop", "duplicate", "reorder", "delay", "partition", "crash")
+EDIT_KINDS = (
+    "set",
+    "set_field",
+    "delete",
+    "list_insert",
+    "list_remove",
+    "list_move",
+    "text_insert",
+    "text_delete",
+)
+FAULT_KINDS = ("drop", "duplicate", "reorder", "delay", "corrupt", "truncate", "partition", "crash")
+MUTATION_LAYERS = ("model", "client")
 
 
 def _check_int(name: str, value: Any, *, minimum: int = 0) -> int:
@@ -182,14 +208,17 @@ def edit_ops(
     values: st.SearchStrategy[Any] | None = None,
     max_index: int = 8,
     max_text: int = 4,
+    fields: Sequence[str] = ("x", "y"),
 ) -> st.SearchStrategy[EditOp]:
     """Edit operations on slots ``keys`` of documents ``doc_ids``.
 
-    ``kinds`` picks from :data:`EDIT_KINDS`; ``values`` generates what ``set`` and list
-    inserts write (default: small :func:`json_values`).
+    ``kinds`` picks from :data:`EDIT_KINDS`; ``values`` generates what ``set``, ``set_field``
+    and list inserts write (default: small :func:`json_values`); ``fields`` are the entity
+    fields ``set_field`` writes.
     """
     docs = _check_names("doc_ids", doc_ids)
     slots = _check_names("keys", keys)
+    field_names = _check_names("fields", fields)
     chosen = _check_kinds("kinds", kinds, EDIT_KINDS)
     if not chosen:
         raise InvalidArgument("kinds must name at least one edit kind")
@@ -204,6 +233,7 @@ def edit_ops(
     text = st.text(min_size=1, max_size=max_text)
     builders: dict[str, st.SearchStrategy[Any]] = {
         "set": st.builds(SetValue, doc, key, vals),
+        "set_field": st.builds(SetField, doc, key, st.sampled_from(field_names), vals),
         "delete": st.builds(DeleteKey, doc, key),
         "list_insert": st.builds(ListInsert, doc, key, idx, vals),
         "list_remove": st.builds(ListRemove, doc, key, idx),
@@ -250,13 +280,22 @@ def schedules(
     faults: Sequence[str] = FAULT_KINDS,
     mutations: bool = True,
     persist_delays: Sequence[float] = (0.0, 0.01),
+    mutation_layer: str = "model",
+    fail_probability: float = 0.5,
 ) -> st.SearchStrategy[Schedule]:
     """Schedules for ``peers`` peers (a count, names ``p0``..., or names).
 
     ``faults`` picks from :data:`FAULT_KINDS` (``drop``, ``duplicate``, ``reorder``,
-    ``delay``: message faults; ``partition``: links cut and healed; ``crash``: a peer stops,
-    losing what it had not persisted, and restarts from its store). An empty ``faults`` gives
+    ``delay``, ``corrupt``, ``truncate``: faults on frames; ``partition``: links cut and
+    healed; ``crash``: a peer stops, losing what it had not persisted, and restarts from its
+    store). An empty ``faults`` gives
     a reliable network. ``persist_delays`` are the write-behind delays to choose from.
+
+    ``mutation_layer`` says how optimistic mutations run: ``"model"`` (data applied with
+    :func:`~crdtsync.testing.ops.apply_mutation`, a failure undone by an inverse write) or
+    ``"client"`` (through each peer's real QueryClient: :class:`ClientMutate` /
+    :class:`ClientSettle` steps, rolled back by the mutation layer). About
+    ``fail_probability`` of the mutations are rejected by the simulated server.
     """
     if isinstance(peers, bool):
         raise InvalidArgument("peers must be an int >= 1 or a sequence of names")
@@ -270,6 +309,10 @@ def schedules(
     kinds = set(_check_kinds("faults", faults, FAULT_KINDS))
     if not isinstance(mutations, bool):
         raise InvalidArgument(f"mutations must be bool, got {mutations!r}")
+    if mutation_layer not in MUTATION_LAYERS:
+        raise InvalidArgument(f"mutation_layer must be one of {MUTATION_LAYERS!r}, got {mutation_layer!r}")
+    fail_p = _check_prob("fail_probability", fail_probability)
+    client = mutation_layer == "client"
     delays = tuple(persist_delays)
     if not delays or not all(isinstance(d, (int, float)) and d >= 0 for d in delays):
         raise InvalidArgument(f"persist_delays must be non-empty numbers >= 0, got {persist_delays!r}")
@@ -283,6 +326,8 @@ def schedules(
         reorder=st.sampled_from((0.0, 0.3, 0.7)) if "reorder" in kinds else st.just(0.0),
         min_delay=st.just(0.001),
         max_delay=st.sampled_from((0.001, 0.02)) if "delay" in kinds else st.just(0.001),
+        corrupt=st.sampled_from((0.0, 0.05, 0.2)) if "corrupt" in kinds else st.just(0.0),
+        truncate=st.sampled_from((0.0, 0.05, 0.2)) if "truncate" in kinds else st.just(0.0),
     )
     choices: list[st.SearchStrategy[Any]] = [
         st.tuples(st.just("edit"), peer, op_strategy),
@@ -291,10 +336,15 @@ def schedules(
     ]
     if mutations:
         choices.append(
-            st.tuples(st.just("mutate"), peer, st.lists(op_strategy, min_size=1, max_size=3), st.booleans())
+            st.tuples(
+                st.just("mutate"),
+                peer,
+                st.lists(op_strategy, min_size=1, max_size=3),
+                st.floats(0, 1, exclude_max=True).map(lambda x: x < fail_p),
+            )
         )
         choices.append(st.tuples(st.just("settle"), peer))
-    if kinds & {"drop", "duplicate", "reorder", "delay"}:
+    if kinds & {"drop", "duplicate", "reorder", "delay", "corrupt", "truncate"}:
         choices.append(st.tuples(st.just("faults"), link_faults))
     if "partition" in kinds and len(names) > 1:
         pair = st.lists(peer, min_size=2, max_size=2, unique=True)
@@ -317,12 +367,14 @@ def schedules(
                 steps.append(Advance(item[1]))
             elif kind == "mutate":
                 mid = f"m{n}"
-                steps.append(Mutate(item[1], Mutation(mid, tuple(item[2]), item[3])))
+                mutation = Mutation(mid, tuple(item[2]), item[3])
+                steps.append(ClientMutate(item[1], mutation) if client else Mutate(item[1], mutation))
                 pending.setdefault(item[1], []).append(mid)
             elif kind == "settle":
                 queue = pending.get(item[1])
                 if queue:
-                    steps.append(Settle(item[1], queue.pop(0)))
+                    mid = queue.pop(0)
+                    steps.append(ClientSettle(item[1], mid) if client else Settle(item[1], mid))
             elif kind == "faults":
                 steps.append(SetFaults(item[1]))
             elif kind == "partition":
@@ -334,7 +386,7 @@ def schedules(
             elif kind == "restart":
                 steps.append(Restart(item[1]))
         for p, queue in pending.items():  # every mutation gets its answer before the end
-            steps.extend(Settle(p, mid) for mid in queue)
+            steps.extend(ClientSettle(p, mid) if client else Settle(p, mid) for mid in queue)
         seed = draw(st.integers(0, 2**32 - 1))
         delay = draw(st.sampled_from(delays))
         return Schedule(names, seed, float(delay), tuple(steps))
