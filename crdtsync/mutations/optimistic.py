@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from pycrdt import Map
+
 from ..keys import normalize_key
 from ..replica import Replica
 from ..values import MISSING
@@ -51,8 +53,8 @@ class OptimisticTx:
         :meth:`set` to create a whole entity that a rollback removes again."""
         nkey = normalize_key(key)
         route = self._replica.route(nkey)
-        current = self._replica.read(nkey)
-        if current is not MISSING and not isinstance(current, Mapping):
+        node = self._replica.raw(route.doc_id, route.path)
+        if node is not MISSING and not isinstance(node, Map):
             self.set(nkey, dict(fields))
             return
         for name, value in fields.items():

@@ -78,6 +78,7 @@ class Overlay:
         self._stacks: dict[Leaf, list[_Entry]] = {}
         self._by_mutation: dict[int, list[Leaf]] = {}
         self._watches: dict[Leaf, Callable[[], None]] = {}
+        self._entries: dict[tuple[Leaf, int], _Entry] = {}
         self._replacing: int | None = None
         self._touched: set[Leaf] = set()
 
@@ -108,15 +109,18 @@ class Overlay:
         check_value(value)
         path = route.path + rel
         depth = route.depth if route.depth is None else max(0, route.depth - len(rel))
-        node = self.replica.raw(route.doc_id, path)
-        changed = list(_changed_leaves(node, path, value, depth, claim))
-        if not changed:
-            return False
-        shown = [(lp, lv, ld) for lp, lv, ld in changed
-                 if self._push(mutation_id, key, (route.doc_id, lp), lv, ld)]
-        with self.replica.batch(origin=mutation_origin(mutation_id)):
+        origin = mutation_origin(mutation_id)
+        # One open transaction for the reads and the writes: pycrdt then reuses it for every
+        # map access instead of committing one per access.
+        with self.replica.batch(origin=origin), self.replica.edit(route.doc_id, origin=origin):
+            node = self.replica.raw(route.doc_id, path)
+            changed = list(_changed_leaves(node, path, value, depth, claim))
+            if not changed:
+                return False
+            shown = [(lp, lv, ld) for lp, lv, ld in changed
+                     if self._push(mutation_id, key, (route.doc_id, lp), lv, ld)]
             for leaf_path, leaf_value, leaf_depth in shown:
-                self._put((route.doc_id, leaf_path), leaf_value, leaf_depth, mutation_origin(mutation_id))
+                self._put((route.doc_id, leaf_path), leaf_value, leaf_depth, origin)
         return True
 
     def delete(self, mutation_id: int, key: QueryKey, route: Route, rel: tuple[str, ...] = ()) -> bool:
@@ -135,7 +139,7 @@ class Overlay:
             self._base[leaf] = self.replica.read_path(*leaf)
             stack = self._stacks[leaf] = []
             self._watches[leaf] = self.replica.watch(leaf[0], leaf[1], self._watcher(leaf))
-        existing = next((e for e in stack if e.mutation_id == mutation_id), None)
+        existing = self._entries.get((leaf, mutation_id))
         if existing is not None and self._replacing == mutation_id:
             # re-applied after a resolved version conflict: keep its place among later edits
             self._touched.add(leaf)
@@ -147,7 +151,9 @@ class Overlay:
             self._by_mutation.setdefault(mutation_id, []).append(leaf)
         if self._replacing == mutation_id:
             self._touched.add(leaf)
-        stack.append(_Entry(mutation_id, key, value, depth))
+        entry = _Entry(mutation_id, key, value, depth)
+        self._entries[(leaf, mutation_id)] = entry
+        stack.append(entry)
         return True
 
     def _put(self, leaf: Leaf, value: Any, depth: int | None, origin: Origin) -> None:
@@ -173,7 +179,7 @@ class Overlay:
         writes: list[tuple[Leaf, Any, int | None]] = []
         for leaf in leaves:
             stack = self._stacks.get(leaf, [])
-            entry = next((e for e in stack if e.mutation_id == mutation_id), None)
+            entry = self._entries.pop((leaf, mutation_id), None)
             if entry is None:
                 continue
             was_visible = entry is stack[-1] and not entry.overridden
@@ -195,7 +201,7 @@ class Overlay:
         """``mutation_id`` succeeded: its values stay and become the base of their fields."""
         for leaf in self._by_mutation.pop(mutation_id, []):
             stack = self._stacks.get(leaf, [])
-            entry = next((e for e in stack if e.mutation_id == mutation_id), None)
+            entry = self._entries.pop((leaf, mutation_id), None)
             if entry is None:
                 continue
             idx = stack.index(entry)
@@ -231,6 +237,8 @@ class Overlay:
         stack = self._stacks.get(leaf)
         if not stack:
             return
+        if origin.kind is OriginKind.MUTATION and origin.id == str(stack[-1].mutation_id):
+            return  # the top edit's own write: the field shows its value by construction
         current = self.replica.read_path(*leaf)
         if strict_equal(current, self.visible(leaf)):
             return
