@@ -554,6 +554,10 @@ class SimNetwork:
     def in_flight(self) -> int:
         return len(self._queue)
 
+    def frames_in_flight(self) -> list[SimMessage]:
+        """The frames on the links now, in delivery order."""
+        return [msg for _, _, msg in sorted(self._queue)]
+
     async def run_for(self, seconds: float) -> None:
         """Advance time by ``seconds``, delivering every frame and firing every timer that
         falls due meanwhile."""
