@@ -83,10 +83,14 @@ class Outbox:
         self._closed = False
 
     def add(self, idempotency_key: str, mutation_key: QueryKey, scope: str | None, variables: Any,
-            submitted_at: float) -> int:
-        """Store a mutation durably (committed on return); returns its sequence number."""
+            submitted_at: float, *, commit: bool = True) -> int:
+        """Store a mutation; returns its sequence number. Committed on return, unless
+        ``commit=False``: then it joins an open transaction that :meth:`commit` ends (group
+        commit, used for the mutations of one ``client.batch()``)."""
         blob = pack_variables(variables)
         try:
+            if not commit and not self._db.in_transaction:
+                self._db.execute("BEGIN")
             cur = self._db.execute(
                 "INSERT INTO crdtsync_outbox (idempotency_key, mutation_key, scope, variables, submitted_at)"
                 " VALUES (?, ?, ?, ?, ?)",
@@ -95,6 +99,11 @@ class Outbox:
         except sqlite3.Error as exc:
             raise OutboxError(f"cannot store mutation {idempotency_key}: {exc}") from exc
         return int(cur.lastrowid or 0)
+
+    def commit(self) -> None:
+        """Commit the rows added with ``commit=False`` (no-op when none are waiting)."""
+        if self._db.in_transaction:
+            self._run("COMMIT", ())
 
     def update_variables(self, idempotency_key: str, variables: Any) -> None:
         """Replace the stored variables (after a version conflict was resolved)."""
@@ -137,5 +146,6 @@ class Outbox:
 
     def close(self) -> None:
         if not self._closed:
+            self.commit()
             self._closed = True
             self._db.close()

@@ -108,7 +108,12 @@ class MutationRuntime:
         if restored_key is not None:
             self._persisted.add(ikey)
         elif self.outbox is not None and opts.durable and opts.mutation_key is not None:
-            self.outbox.add(ikey, opts.mutation_key, opts.scope, variables, self.client.clock.now())
+            # Inside client.batch() the rows of all its mutations commit once, when it ends.
+            grouped = self.client.notify_manager.batching
+            self.outbox.add(ikey, opts.mutation_key, opts.scope, variables, self.client.clock.now(),
+                            commit=not grouped)
+            if grouped:
+                self.client.notify_manager.schedule(self.outbox, self.outbox.commit)
             self._persisted.add(ikey)
         elif opts.durable and opts.mutation_key is not None:
             pack_variables(variables)  # fail early: a mutation that could not be persisted later

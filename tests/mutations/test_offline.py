@@ -165,3 +165,18 @@ def test_outbox_rejects_bad_options_and_wraps_sqlite_errors(tmp_path: Path) -> N
     bad.write_bytes(b"not a database" * 100)
     with pytest.raises(OutboxError):
         Outbox(str(bad))
+
+
+async def test_mutations_in_one_batch_commit_their_outbox_rows_once(client: QueryClient, tmp_path: Path) -> None:
+    path = str(tmp_path / "o.sqlite")
+    client.use_outbox(path)
+    client.online_manager.set_online(False)
+    reader = Outbox(path)
+    with client.batch():
+        for i in range(5):
+            client.mutate(i, mutation_key=("k",), mutation_fn=Gate().fn)
+        assert len(reader) == 0  # not committed yet: a crash here loses the whole batch, never half
+    assert len(reader) == 5
+    client.mutate(5, mutation_key=("k",), mutation_fn=Gate().fn)
+    assert len(reader) == 6  # outside a batch: committed before mutate returns
+    reader.close()
