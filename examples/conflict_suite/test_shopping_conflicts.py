@@ -46,7 +46,8 @@ def run_action(app: ShoppingList, action: tuple[str, str, int]) -> None:
 
 @given(steps, st.integers(0, 2**32 - 1))
 async def test_everyone_ends_with_the_same_list(plan: list, seed: int) -> None:
-    net = SimNetwork(seed=seed, peers=PEERS, faults=LinkFaults(drop=0.2, duplicate=0.1, reorder=0.3))
+    faults = LinkFaults(drop=0.2, duplicate=0.1, reorder=0.3, corrupt=0.02, truncate=0.02)
+    net = SimNetwork(seed=seed, peers=PEERS, faults=faults)
     try:
         for who, action, trouble in plan:
             peer = net.peer(who)
@@ -65,6 +66,7 @@ async def test_everyone_ends_with_the_same_list(plan: list, seed: int) -> None:
         await net.heal_all()
         assert_converged(net.named_replicas(), docs=[DOC])
         assert_no_acknowledged_loss(net)
+        assert net.undetected_damage == []  # damaged frames were all rejected by the protocol
         # The app's own invariant: every item on the list is well formed.
         for replica in net.replicas():
             for item in ShoppingList(replica).items().values():
