@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..cache.options import NetworkMode
+from ..errors import MutationError
 from ..keys import QueryKey, normalize_key, partial_match_key
 from .cache import MutationCache
 from .conflicts import ConflictPolicy, FieldConflict, check_policy
@@ -81,6 +82,10 @@ class MutationRuntime:
     # -- creating ----------------------------------------------------------------------------
     def build(self, variables: Any, options: dict[str, Any], *, extra: Callbacks | None = None,
               restored_key: str | None = None) -> Mutation:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            raise MutationError("mutate() needs a running asyncio event loop") from None
         check_names(options)
         if "conflict_policy" in options:
             check_policy(options["conflict_policy"])
@@ -146,7 +151,11 @@ class MutationRuntime:
     # -- pausing -----------------------------------------------------------------------------
     def _on_online(self, online: bool) -> None:
         if online and not self.closing:
-            task = asyncio.get_running_loop().create_task(self.resume_paused())
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # set_online from sync code: no loop, so nothing is running to resume
+                return
+            task = loop.create_task(self.resume_paused())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
