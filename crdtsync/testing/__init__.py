@@ -5,12 +5,17 @@ What to import, and what to call next:
 1. Generate work with hypothesis strategies (:mod:`crdtsync.testing.strategies`):
    :func:`json_values`, :func:`query_keys`, :func:`edit_ops`, :func:`mutation_scripts`,
    :func:`schedules` (N peers, edits, optimistic mutations, partitions, message faults, crashes).
-2. Run it on a :class:`SimNetwork` (deterministic, seeded, on a :class:`FakeClock`):
+2. Run it on a :class:`SimNetwork` (deterministic, seeded, on a :class:`FakeClock`; links
+   carry real native-protocol frames between :class:`~crdtsync.protocol.Connection` objects):
    ``net = schedule.network()``, ``await net.run_schedule(schedule)``, then
    ``await net.heal_all()``. Or drive peers by hand: ``net.peer("p0").edit(SetValue(...))``,
    ``net.partition(a, b)``, ``net.crash(p)``, ``net.restart(p)``, ``await net.run_until_quiet()``.
+   Real optimistic mutations: ``net.peer("p0").client_mutate(Mutation(...))`` then
+   ``await net.peer("p0").client_settle(id)`` (the peer's :class:`~crdtsync.cache.client.QueryClient`
+   is ``net.peer("p0").client``).
 3. Check: :func:`assert_converged` ``(net.named_replicas())`` (readable diff on failure) and
-   :func:`assert_no_acknowledged_loss` ``(net)``. For a rule about intent, use
+   :func:`assert_no_acknowledged_loss` ``(net)``; ``net.undetected_damage`` must be empty
+   and ``net.protocol_errors`` lists the typed errors damaged frames raised. For a rule about intent, use
    :func:`concurrent_edit_vs_delete` or :func:`two_inserts_same_position` and assert on the
    outcome they return.
 4. Without faults: :func:`connected_pair` gives two replicas synced in memory.
