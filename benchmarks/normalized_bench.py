@@ -25,7 +25,7 @@ Parts (keys of the printed JSON object):
   one every 1 ms of (fake) time: notifications per observer without ``notify_tick``, with a
   50 ms tick, with observer ``throttle`` and ``debounce`` of 50 ms; and all 1,000 in one burst.
 
-``--quick`` (a smoke run, same fields): 2,000 entities, 200 instead of 1,000 referencing
+``--quick`` (a smoke run, same fields): 2,000 entities, 100 instead of 1,000 referencing
 queries, 1,000 unrelated ones, 200 coalesced updates.
 
 Run: ``.venv/bin/python benchmarks/normalized_bench.py [--quick] [--indent 1] [--jobs 2]``.
@@ -196,9 +196,9 @@ async def fanout_case(n_refs: int, n_unrelated: int, samples: int) -> dict[str, 
 
 async def fanout(quick: bool) -> dict[str, Any]:
     unrelated = 1_000 if quick else 10_000
-    many = 200 if quick else 1_000
+    many = 100 if quick else 1_000
     cases = {}
-    for refs, unrel, samples in ((10, 0, 100 if quick else 300), (10, unrelated, 100 if quick else 300),
+    for refs, unrel, samples in ((10, 0, 50 if quick else 300), (10, unrelated, 50 if quick else 300),
                                  (many, 0, 10), (many, unrelated, 10)):
         cases[f"refs{refs}_unrelated{unrel}"] = await fanout_case(refs, unrel, samples)
     small, big = cases["refs10_unrelated0"], cases[f"refs{many}_unrelated0"]
