@@ -55,13 +55,18 @@ class MutationsMixin:
     def write_fetched(self, query: Query, data: Any) -> None:
         """Write a query function's result into the document (origin FETCH), with every field
         that has a pending optimistic edit keeping the user's value (rebase): the edit never
-        flickers, and the fetched value is what a rollback goes back to."""
+        flickers, and the fetched value is what a rollback goes back to. Normalized queries
+        (their entities are written by the entity store) are rebased in the same transaction."""
         from ..origins import FETCH
 
         rt = self.__dict__.get(_ATTR)
-        if rt is not None and rt.overlay.pending_leaves():
-            data = rt.overlay.rebase_fetched(query.route, data)
-        query.write_data(data, origin=FETCH)
+        if rt is None or not rt.overlay.pending_leaves():
+            query.write_data(data, origin=FETCH)
+        elif query.options.normalize is None:
+            query.write_data(rt.overlay.rebase_fetched(query.route, data), origin=FETCH)
+        else:
+            with rt.overlay.restoring():
+                query.write_data(data, origin=FETCH)
 
     # -- mutating ----------------------------------------------------------------------------
     def mutate(self, variables: Any = None, **options: Any) -> Mutation:

@@ -20,8 +20,8 @@ from typing import Any
 from pycrdt import Map
 
 from ..keys import normalize_key
-from ..replica import Replica
-from ..values import MISSING
+from ..replica import Replica, Route
+from ..values import MISSING, decode
 from .overlay import Overlay
 
 
@@ -59,6 +59,23 @@ class OptimisticTx:
             return
         for name, value in fields.items():
             if self._overlay.write(self.mutation_id, nkey, route, (name,), value, claim=True):
+                self.changed += 1
+
+    def merge_entity(self, entity_type: Any, entity_id: str | int, fields: Mapping[str, Any]) -> None:
+        """Set some fields of a normalized entity (a ``crdtsync.normalize.EntityType``): every
+        query that references it shows the edit, and a fetch of any of them is rebased."""
+        eid = str(entity_id)
+        route = Route(entity_type.doc_id(eid), (eid,), entity_type.depth)
+        key = normalize_key((entity_type.name, eid))
+        node = self._replica.raw(route.doc_id, route.path)
+        if node is not MISSING and not isinstance(node, Map):  # granularity "plain": one value
+            current = decode(node)
+            merged = {**current, **fields} if isinstance(current, Mapping) else dict(fields)
+            if self._overlay.write(self.mutation_id, key, route, (), merged):
+                self.changed += 1
+            return
+        for name, value in fields.items():
+            if self._overlay.write(self.mutation_id, key, route, (name,), value, claim=True):
                 self.changed += 1
 
     def update(self, key: Sequence[Any], fn: Callable[[Any], Any]) -> None:

@@ -37,7 +37,7 @@ from typing import Any
 from pycrdt import Map
 
 from ..keys import QueryKey
-from ..origins import Origin, OriginKind, mutation_origin
+from ..origins import FETCH, Origin, OriginKind, mutation_origin
 from ..replica import Replica, Route
 from ..values import MISSING, check_value, decode, strict_equal
 from .conflicts import ConflictPolicy, ConflictSource, FieldConflict, policy_name
@@ -279,6 +279,34 @@ class Overlay:
         if write and source == "remote":
             self._put(leaf, top.value, top.depth, mutation_origin(top.mutation_id))
         self._emit(replace(conflict, resolved=self.visible(leaf)))
+
+    @contextlib.contextmanager
+    def restoring(self) -> Iterator[None]:
+        """For fetch writes this class cannot see in advance (normalized entities written by
+        the entity store): run them, then, in the same transaction, put every pending field
+        the write changed back to the user's value (the written value becomes its base, and a
+        server conflict is reported). Observers only ever see the final state."""
+        if not self._stacks:
+            yield
+            return
+        with self.replica.batch(origin=FETCH):
+            yield
+            for leaf in list(self._stacks):
+                stack = self._stacks.get(leaf)
+                if not stack:
+                    continue
+                current = self.replica.read_path(*leaf)
+                if strict_equal(current, self.visible(leaf)):
+                    continue
+                top = stack[-1]
+                if top.overridden or strict_equal(current, top.value):
+                    self._base[leaf] = current
+                    continue
+                if not strict_equal(current, self._base.get(leaf, MISSING)):
+                    self._conflict(leaf, stack, current, "server")
+                shown = self.visible(leaf)
+                if not strict_equal(current, shown):
+                    self._put(leaf, shown, top.depth, mutation_origin(top.mutation_id))
 
     def rebase_fetched(self, route: Route, data: Any) -> Any:
         """``data`` (a fetch result for ``route``) with every pending field replaced by the value
