@@ -30,6 +30,7 @@ which is how a mutation's ``optimistic`` function writes through this class.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -43,6 +44,7 @@ from ..values import MISSING, check_value, decode, strict_equal
 from .conflicts import ConflictPolicy, ConflictSource, FieldConflict, policy_name
 
 Leaf = tuple[str, tuple[str, ...]]
+log = logging.getLogger("crdtsync.mutations")
 
 
 def rollback_origin(mutation_id: int) -> Origin:
@@ -263,10 +265,17 @@ class Overlay:
         self._base[leaf] = incoming
         write = False
         if callable(policy):
-            top.value = policy(conflict)
-            if top.value is not MISSING:
-                check_value(top.value)
-            write = True
+            try:
+                merged = policy(conflict)
+                if merged is not MISSING:
+                    check_value(merged)
+            except Exception:  # a broken merge function must not break sync: the CRDT result stands
+                log.exception("conflict merge function failed for %s %s; keeping the CRDT merge",
+                              conflict.doc_id, conflict.path)
+                self._override(stack)
+            else:
+                top.value = merged
+                write = True
         elif policy == "server_wins" or (policy == "crdt" and source == "remote"):
             self._override(stack)
         elif policy == "client_wins" and source == "remote":

@@ -184,3 +184,16 @@ async def test_conflict_predicate_and_retry_limit(client: QueryClient) -> None:
 def test_missing_values_are_reported_as_missing() -> None:
     c = FieldConflict(("k",), "d", ("p",), "v", MISSING, MISSING, "remote", 1, "crdt")
     assert c.incoming is MISSING
+
+
+async def test_a_failing_merge_function_falls_back_to_the_crdt_result(pair: Any, gate: Gate) -> None:
+    a, b, link = pair
+
+    def broken(conflict: FieldConflict) -> Any:
+        raise ZeroDivisionError("bug in merge")
+
+    link.cut()
+    a.mutate(edit(1, title="x"), mutation_fn=gate.fn, optimistic=merge_fields, conflict_policy=broken)
+    b.set_query_data(("todos", 1), lambda d: {**d, "title": "y"})
+    link.heal()  # does not raise into the sync path
+    assert a.get_query_data(("todos", 1))["title"] == b.get_query_data(("todos", 1))["title"] == "y"
