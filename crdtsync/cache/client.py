@@ -100,7 +100,9 @@ class QueryClient(MutationsMixin):
         await self.close()
 
     async def close(self) -> None:
-        """Cancel background fetches and drop every query."""
+        """Stop mutations (pending ones stay in the outbox), cancel background fetches and drop
+        every query."""
+        await self.close_mutations()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

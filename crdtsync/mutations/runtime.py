@@ -81,7 +81,10 @@ class MutationRuntime:
 
     # -- creating ----------------------------------------------------------------------------
     def build(self, variables: Any, options: dict[str, Any], *, extra: Callbacks | None = None,
-              restored_key: str | None = None) -> Mutation:
+              restored_key: str | None = None, store_restored: bool = False) -> Mutation:
+        """Create and start a mutation. ``restored_key``: it resumes one made elsewhere (the
+        outbox on restart, or hydrate); ``store_restored``: also write it to this client's
+        outbox, when it came from somewhere else than that outbox (hydrate)."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -110,7 +113,11 @@ class MutationRuntime:
         ikey = restored_key or f"{self._session}-{mid}"
         mutation = Mutation(self, opts, callbacks, variables, mutation_id=mid, idempotency_key=ikey,
                             restored=restored_key is not None)
-        if restored_key is not None:
+        if restored_key is not None and store_restored and self.outbox is not None and opts.mutation_key is not None:
+            if all(rec.idempotency_key != ikey for rec in self.outbox.pending()):
+                self.outbox.add(ikey, opts.mutation_key, opts.scope, variables, self.client.clock.now())
+            self._persisted.add(ikey)
+        elif restored_key is not None:
             self._persisted.add(ikey)
         elif self.outbox is not None and opts.durable and opts.mutation_key is not None:
             # Inside client.batch() the rows of all its mutations commit once, when it ends.

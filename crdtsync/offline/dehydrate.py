@@ -172,7 +172,7 @@ def hydrate(client: QueryClient, data: bytes | DehydratedState) -> HydrateReport
             opts: dict[str, Any] = {"mutation_key": pm.mutation_key}
             if pm.scope is not None:
                 opts["scope"] = pm.scope
-            client.mutations.build(pm.variables, opts, restored_key=pm.idempotency_key)
+            client.mutations.build(pm.variables, opts, restored_key=pm.idempotency_key, store_restored=True)
             known.add(pm.idempotency_key)
             added += 1
     return HydrateReport(len(state.docs), len(restored), added, skipped)

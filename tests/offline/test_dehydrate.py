@@ -159,3 +159,28 @@ def test_hydrate_is_the_crdt_merge(base: Any, left: Any, right: Any) -> None:
     hydrate(a, dehydrate(b))
     for d in ref.doc_ids():
         assert a.replica.read_path(d, ()) == b.replica.read_path(d, ()) == ref.read_path(d, ())
+
+
+async def test_hydrated_paused_mutations_are_written_to_the_durable_outbox(tmp_path: Any) -> None:
+    async def put(variables: Any, *rest: Any) -> Any:
+        return variables
+
+    a = QueryClient()
+    a.set_mutation_defaults(("todo", "rename"), mutation_fn=put)
+    a.online_manager.set_online(False)
+    m = a.mutate({"id": 1, "title": "x"}, mutation_key=("todo", "rename"))
+    await m.wait_progress()
+    b = QueryClient()
+    b.online_manager.set_online(False)
+    b.set_mutation_defaults(("todo", "rename"), mutation_fn=put)
+    b.use_outbox(str(tmp_path / "outbox.sqlite3"))
+    hydrate(b, dehydrate(a))
+    hydrate(b, dehydrate(a))  # twice: still one row
+    await b.close()  # "crash": the row must survive for the next process
+    c = QueryClient()
+    c.online_manager.set_online(False)
+    c.set_mutation_defaults(("todo", "rename"), mutation_fn=put)
+    resumed = c.use_outbox(str(tmp_path / "outbox.sqlite3"))
+    assert [r.idempotency_key for r in resumed] == [m.idempotency_key]
+    await a.close()
+    await c.close()
