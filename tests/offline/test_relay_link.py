@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from crdtsync.offline import LocalChannel, Role
-from crdtsync.offline.relay_link import relay_leader_task
+from crdtsync.offline.relay_link import follow_relay_status, relay_leader_task
 from crdtsync.relay import Relay, RelayConfig
 from crdtsync.replica import Replica
 from crdtsync.storage import MemoryStore
@@ -35,6 +35,8 @@ async def test_followers_reach_the_relay_through_the_leader_and_back(tmp_path: P
                      leader_task=relay_leader_task(make, on_status=statuses["a"].append))
     b = LocalChannel("rl", rb, base_dir=tmp_path,
                      leader_task=relay_leader_task(make, on_status=statuses["b"].append))
+    follower_view: list[bool] = []
+    stop_following = follow_relay_status(rb, follower_view.append)
     remote = Replica()
     outside = SyncProvider(remote, url)
     try:
@@ -50,6 +52,8 @@ async def test_followers_reach_the_relay_through_the_leader_and_back(tmp_path: P
             remote.write(("todos", "3"), "from outside")  # relay -> leader -> hub -> follower
             await until(rb, ("todos", "3"), "from outside", timeout=5)
             assert len(providers) == 1 and statuses["a"][-1] is True and statuses["b"] == []
+            assert follower_view[-1] is True  # the follower sees the leader's relay connection
+            assert "crdtsync:channel" not in outside.subscriptions
 
             await a.close()  # leadership moves: b opens its own relay connection
             await b.wait_role(Role.LEADER, 2)
@@ -58,7 +62,9 @@ async def test_followers_reach_the_relay_through_the_leader_and_back(tmp_path: P
             await until(remote, ("todos", "4"), "after takeover", timeout=5)
             assert len(providers) == 2
             assert statuses["b"][-1] is True  # its write reached the relay, so it reported connected
+            assert follower_view[-1] is True and False in follower_view  # it saw the gap, then b connect
     finally:
+        stop_following()
         await b.close()
         await a.close()
         await relay.stop()
