@@ -52,8 +52,20 @@ class _Missing:
 MISSING: Any = _Missing()
 
 
+_PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
+
+
 def check_value(value: Any, _depth: int = 0) -> None:
     """Raise :class:`InvalidValueError` unless ``value`` is JSON-like and storable."""
+    if type(value) is dict:  # the common case, without an isinstance chain per field
+        if len(value) == 1 and FLOAT_TAG in value:
+            raise InvalidValueError(f"a mapping whose only key is {FLOAT_TAG!r} is reserved by crdtsync")
+        for k, v in value.items():
+            if type(k) is not str:
+                raise InvalidValueError(f"mapping keys must be str, got {k!r}")
+            if type(v) not in _PLAIN_SCALARS:
+                check_value(v, _depth + 1)
+        return
     if _depth > 200:
         raise InvalidValueError("value nested deeper than 200 levels")
     if value is None or isinstance(value, (bool, str, int)):
@@ -79,6 +91,11 @@ def check_value(value: Any, _depth: int = 0) -> None:
 
 def encode_plain(value: Any) -> Any:
     """Encode a JSON-like value as a plain (non-shared) yrs value: tags integral floats."""
+    t = type(value)
+    if t in _PLAIN_SCALARS:
+        return value
+    if t is dict:
+        return {k: v if type(v) in _PLAIN_SCALARS else encode_plain(v) for k, v in value.items()}
     if isinstance(value, bool) or value is None or isinstance(value, (str, int)):
         return value
     if isinstance(value, float):

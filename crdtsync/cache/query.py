@@ -110,6 +110,16 @@ class Query:
             return
         self.refresh()
 
+    def _on_entities_changed(self, keys: set[tuple[str, str]]) -> None:
+        """Referenced entities changed: patch them into the data (or rebuild when needed)."""
+        if self._writing or self._destroyed:
+            return
+        data = self.client.entities.patched(self, keys)
+        if data is MISSING:
+            self.refresh()
+        elif data is not self.state.data:
+            self.dispatch(DataChanged(data))
+
     def refresh(self) -> None:
         """Re-read the document; dispatch ``DataChanged`` when the data differs from the state."""
         data = self.read_data()

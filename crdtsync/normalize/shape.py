@@ -54,37 +54,74 @@ def normalize(value: Any, shape: Any, out: list[tuple[EntityType, str, dict[str,
     return {k: normalize(v, shape[k], out) if k in shape else v for k, v in value.items()}
 
 
-def denormalize(stored: Any, shape: Any, read: Callable[[EntityType, str], Any], refs: set[Ref]) -> Any:
+EntityKey = tuple[str, str]  # (document id, entity id)
+Positions = dict[EntityKey, list[tuple[Any, ...]]]
+
+
+def denormalize(stored: Any, shape: Any, read: Callable[[EntityType, str], Any], refs: dict[EntityKey, EntityType],
+                positions: Positions | None = None, path: tuple[Any, ...] = ()) -> Any:
     """The inverse of :func:`normalize`. Ids of entities that are not (or no longer) stored
     become ``None`` for a single reference and are skipped in lists; a list that names the same
-    entity twice (two peers moved it concurrently) keeps its first occurrence."""
+    entity twice (two peers moved it concurrently) keeps its first occurrence.
+
+    ``refs`` receives every referenced entity; ``positions`` (optional) where each one sits in
+    the result, so a change to one entity can be patched in without rebuilding the rest."""
     if shape is None or stored is None:
         return stored
     if isinstance(shape, EntityType):
         eid = str(stored)
-        refs.add((shape, eid))
+        key = (shape.doc_id(eid), eid)
+        refs[key] = shape
         ent = read(shape, eid)
+        if positions is not None and ent is not None:
+            positions.setdefault(key, []).append(path)
         if ent is None or not shape.relations or not isinstance(ent, dict):
             return ent
-        return {k: denormalize(v, shape.relations[k], read, refs) if k in shape.relations else v
-                for k, v in ent.items()}
+        return {k: denormalize(v, shape.relations[k], read, refs, positions, (*path, k))
+                if k in shape.relations else v for k, v in ent.items()}
     if isinstance(shape, list):
         if not isinstance(stored, list):
             return stored
         inner = shape[0]
         if isinstance(inner, EntityType):
-            out = []
+            out: list[Any] = []
             seen: set[str] = set()
             for item in stored:
                 eid = str(item)
                 if eid in seen:
                     continue
                 seen.add(eid)
-                value = denormalize(item, inner, read, refs)
+                value = denormalize(item, inner, read, refs, positions, (*path, len(out)))
                 if value is not None:
                     out.append(value)
             return out
-        return [denormalize(v, inner, read, refs) for v in stored]
+        return [denormalize(v, inner, read, refs, positions, (*path, i)) for i, v in enumerate(stored)]
     if not isinstance(stored, dict):
         return stored
-    return {k: denormalize(v, shape[k], read, refs) if k in shape else v for k, v in stored.items()}
+    return {k: denormalize(v, shape[k], read, refs, positions, (*path, k)) if k in shape else v
+            for k, v in stored.items()}
+
+
+def patch(data: Any, changes: list[tuple[tuple[Any, ...], Any]]) -> Any:
+    """A copy of ``data`` with ``value`` placed at each ``path``; only the containers on those
+    paths are copied, everything else is shared with ``data``."""
+    if not changes:
+        return data
+    for path, value in changes:
+        if not path:  # the whole result is the entity
+            return value
+    root = list(data) if isinstance(data, list) else dict(data)
+    copied: dict[tuple[Any, ...], Any] = {(): root}
+    for path, value in changes:
+        node = root
+        for i in range(len(path) - 1):
+            prefix = path[: i + 1]
+            nxt = copied.get(prefix)
+            if nxt is None:
+                child = node[path[i]]
+                nxt = list(child) if isinstance(child, list) else dict(child)
+                node[path[i]] = nxt
+                copied[prefix] = nxt
+            node = nxt
+        node[path[-1]] = value
+    return root

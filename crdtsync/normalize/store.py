@@ -3,15 +3,20 @@
 Every :class:`~crdtsync.cache.client.QueryClient` has one, as ``client.entities``. A query
 with a ``normalize`` shape writes its result through it: each entity goes to its entity
 document (``entity_type.doc_id(id)``, path ``(id,)``) and the query's own slot keeps only ids.
-Reading denormalizes, and the query watches exactly the entities it references, so an edit to
-one entity (local, fetched or remote) notifies the observers of the queries that reference it
-and nobody else.
+Reading denormalizes.
+
+Change routing: the store keeps one index, entity -> the queries that reference it, fed by
+``Replica.on_change`` (which reports the changed paths of every transaction before any
+watcher runs). An edit to one entity (local, fetched or remote) therefore reaches exactly the
+queries that reference it, and each of them patches the entity into its previous result at
+the positions recorded when it was built (only the containers on those paths are copied), so
+the work is proportional to the observers affected, not to the cache or the list size.
 
 Monotonic reads: with a ``version`` field, an incoming entity whose version is older than the
 stored one is ignored, whatever order responses arrive in. Without one, the rule is by fetch
-start time: a response to a fetch that *started* before the fetch that last wrote the entity
-does not overwrite it (a slow, older request never clobbers a newer answer). Local edits
-(``update``) always apply.
+start time: a response to a fetch that *started* before the fetch that last wrote the entity,
+or before the last local edit of it, does not overwrite it (a slow, older request never
+clobbers a newer answer or a newer edit). Local edits (``update``) always apply.
 
 Garbage collection: when no query in the cache references any entity of a document for the
 entity type's ``gc_time``, the document is unloaded from memory (its peers and stores keep it).
@@ -26,14 +31,17 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidValueError
 from ..origins import LOCAL, Origin
-from ..values import MISSING
+from ..values import MISSING, decode
 from .entity import EntityType, is_newer_or_same
-from .shape import Ref, check_shape, denormalize, normalize
+from .shape import EntityKey, Positions, check_shape, denormalize, normalize, patch
 
 if TYPE_CHECKING:
     from ..cache.query import Query
     from ..clock import TimerHandle
     from ..replica import Replica
+
+_SCALARS = (str, int, float, bool, type(None))
+_BULK_AFTER = 256  # cache misses in one document during one read before reading it whole
 
 
 class EntityStore:
@@ -42,14 +50,19 @@ class EntityStore:
         self.clock = clock
         self._types: dict[str, EntityType] = {}
         self._written_at: dict[tuple[str, str], float] = {}
-        self._query_refs: dict[str, set[tuple[str, str]]] = {}
-        self._query_watches: dict[str, dict[tuple[str, str], Callable[[], None]]] = {}
+        self._cache: dict[EntityKey, Any] = {}  # decoded entities (None: not stored)
+        self._entity_docs: set[str] = set()
+        self._queries: dict[str, Query] = {}
+        self._query_refs: dict[str, dict[EntityKey, EntityType]] = {}
+        self._positions: dict[str, Positions] = {}
+        self._referrers: dict[EntityKey, set[str]] = {}
         self._doc_refcount: dict[str, int] = {}
-        self._gc_timers: dict[str, TimerHandle] = {}
-        self._cache: dict[tuple[str, str], tuple[int, Any]] = {}
         self._doc_gc_time: dict[str, float] = {}
+        self._gc_timers: dict[str, TimerHandle] = {}
         self._ref_listeners: list[Callable[[str, bool], None]] = []
         self.skipped_stale = 0  # entity writes ignored by the monotonic-read rule
+        replica.on_change(self._on_change)
+        replica.on_unload(self._on_unload)
 
     # -- types -------------------------------------------------------------------------------
     def define(self, name: str, **options: Any) -> EntityType:
@@ -67,89 +80,168 @@ class EntityStore:
     def type(self, name: str) -> EntityType:
         return self._types[name]
 
-    # -- entities ----------------------------------------------------------------------------
+    # -- reading entities --------------------------------------------------------------------
     def get(self, entity_type: EntityType, eid: str | int) -> Any:
         """The stored entity (relations as ids), or None."""
         return self._read_entity(entity_type, str(eid))
 
-    def _read_entity(self, t: EntityType, eid: str) -> Any:
+    def _read_entity(self, t: EntityType, eid: str, misses: dict[str, int] | None = None) -> Any:
         doc_id = t.doc_id(eid)
+        key = (doc_id, eid)
+        in_batch = self.replica.in_batch
+        if not in_batch and key in self._cache:
+            return self._cache[key]
         if not self.replica.has_doc(doc_id):
             return None
-        key = (doc_id, eid)
-        version = self.replica.doc_version(doc_id)
-        if not self.replica.in_batch:
-            hit = self._cache.get(key)
-            if hit is not None and hit[0] == version:
-                return hit[1]
+        self._entity_docs.add(doc_id)
+        if misses is not None and not in_batch:
+            n = misses[doc_id] = misses.get(doc_id, 0) + 1
+            if n == _BULK_AFTER:
+                self._load_doc(doc_id)
+                if key in self._cache:
+                    return self._cache[key]
         value = self.replica.read_path(doc_id, (eid,))
         value = None if value is MISSING else value
-        if not self.replica.in_batch:
-            self._cache[key] = (version, value)
+        if not in_batch:
+            self._cache[key] = value
         return value
 
+    def _load_doc(self, doc_id: str) -> None:
+        """Decode a whole entity document in one pass and cache every entity in it."""
+        root = self.replica.raw(doc_id, ())
+        if root is MISSING:
+            return
+        for eid, value in decode(root).items():
+            self._cache[(doc_id, eid)] = value
+
+    def _on_change(self, doc_id: str, paths: list[tuple[Any, ...]], origin: Origin) -> None:
+        if doc_id not in self._entity_docs:
+            return
+        changed: set[EntityKey] = set()
+        for path in paths:
+            if not path:
+                changed.update(k for k in self._cache if k[0] == doc_id)
+                changed.update(k for k in self._referrers if k[0] == doc_id)
+            else:
+                changed.add((doc_id, str(path[0])))
+        for key in changed:
+            self._cache.pop(key, None)
+        affected: dict[str, set[EntityKey]] = {}
+        for key in changed:
+            for qhash in self._referrers.get(key, ()):
+                affected.setdefault(qhash, set()).add(key)
+        for qhash, keys in affected.items():
+            query = self._queries.get(qhash)
+            if query is not None:
+                query._on_entities_changed(keys)
+
+    def _on_unload(self, doc_id: str) -> None:
+        if doc_id in self._entity_docs:
+            self._entity_docs.discard(doc_id)
+            for key in [k for k in self._cache if k[0] == doc_id]:
+                del self._cache[key]
+
+    # -- writing entities --------------------------------------------------------------------
     def write(self, entity_type: EntityType, obj: Mapping[str, Any], *, origin: Origin = LOCAL,
               started_at: float | None = None) -> bool:
         """Store one entity (its relations normalized too). Returns False when every entity
         write was skipped by the monotonic-read rule or changed nothing."""
         found: list[tuple[EntityType, str, dict[str, Any]]] = []
         normalize(obj, entity_type, found)
-        changed = False
-        with self.replica.batch(origin=origin):
-            for t, eid, ent in found:
-                changed = self._write_entity(t, eid, ent, origin, started_at) or changed
-        return changed
+        return self._write_entities(found, origin, started_at) > 0
 
     def update(self, entity_type: EntityType, eid: str | int, changes: Mapping[str, Any], *,
                origin: Origin = LOCAL) -> Any:
-        """Merge ``changes`` into a stored entity (a local edit: no version check). Every query
-        that references it is notified. Returns the new entity."""
+        """Merge ``changes`` into a stored entity (a local edit: no version check; a fetch that
+        started before it will not overwrite it). Every query that references it is notified.
+        Returns the new entity."""
         sid = str(eid)
         current = self._read_entity(entity_type, sid)
         if current is None:
             raise KeyError(f"no {entity_type.name} {sid!r} is stored")
         new = {**current, **changes}
+        self._written_at[(entity_type.name, sid)] = self.clock.now()
         self.replica.write_path(entity_type.doc_id(sid), (sid,), new, depth=entity_type.depth, origin=origin)
         return new
 
-    def _write_entity(self, t: EntityType, eid: str, ent: dict[str, Any], origin: Origin,
-                      started_at: float | None) -> bool:
-        doc_id = t.doc_id(eid)
+    def _accept(self, t: EntityType, eid: str, ent: dict[str, Any], started_at: float | None) -> bool:
+        """The monotonic-read rule (see the module docs)."""
         if t.version is not None:
             current = self._read_entity(t, eid)
             if isinstance(current, dict) and not is_newer_or_same(t.version_of(ent), t.version_of(current)):
-                self.skipped_stale += 1
                 return False
         elif started_at is not None:
             last = self._written_at.get((t.name, eid))
             if last is not None and started_at < last:
-                self.skipped_stale += 1
                 return False
             self._written_at[(t.name, eid)] = started_at
-        return self.replica.write_path(doc_id, (eid,), ent, depth=t.depth, origin=origin)
+        return True
+
+    def _write_entities(self, found: list[tuple[EntityType, str, dict[str, Any]]], origin: Origin,
+                        started_at: float | None, slot: tuple[Sequence[Any], Any] | None = None) -> int:
+        """Write entities grouped by document (one transaction per document, a fresh document
+        without any diffing) and, with ``slot``, a query's ids, all in one replica batch."""
+        groups: dict[tuple[str, int | None], dict[str, dict[str, Any]]] = {}
+        for t, eid, ent in found:
+            if not self._accept(t, eid, ent, started_at):
+                self.skipped_stale += 1
+                continue
+            doc_id = t.doc_id(eid)
+            self._entity_docs.add(doc_id)
+            groups.setdefault((doc_id, t.depth), {})[eid] = ent
+        changed = 0
+        with self.replica.batch(origin=origin):
+            for (doc_id, depth), items in groups.items():
+                changed += self.replica.write_many(doc_id, items, depth=depth, origin=origin)
+            if slot is not None:
+                self.replica.write(slot[0], slot[1], origin=origin)
+        # The batch has flushed (and invalidated what changed): remember what was just written.
+        for (doc_id, _depth), items in groups.items():
+            for eid, ent in items.items():
+                if all(type(v) in _SCALARS for v in ent.values()):
+                    self._cache[(doc_id, eid)] = ent
+        return changed
 
     # -- queries -----------------------------------------------------------------------------
     def write_query(self, query: Query, data: Any, *, origin: Origin, started_at: float | None = None) -> None:
         """Write a normalized query's result: entities to their documents, ids to the slot."""
-        shape = query.options.normalize
         found: list[tuple[EntityType, str, dict[str, Any]]] = []
-        stored = normalize(data, shape, found)
-        with self.replica.batch(origin=origin):
-            for t, eid, ent in found:
-                self._write_entity(t, eid, ent, origin, started_at)
-            self.replica.write(query.query_key, stored, origin=origin)
+        stored = normalize(data, query.options.normalize, found)
+        self._write_entities(found, origin, started_at, slot=(query.query_key, stored))
 
     def read_query(self, query: Query) -> Any:
-        """The denormalized data of ``query`` (MISSING when it has none); refreshes which
-        entities the query watches."""
+        """The denormalized data of ``query`` (MISSING when it has none); refreshes the index
+        of the entities it references and where they sit."""
         stored = self.replica.read(query.query_key)
         if stored is MISSING:
-            self._set_refs(query, set())
+            self._set_refs(query, {}, None)
             return MISSING
-        refs: set[Ref] = set()
-        value = denormalize(stored, query.options.normalize, self._read_entity, refs)
-        self._set_refs(query, refs)
+        refs: dict[EntityKey, EntityType] = {}
+        positions: Positions = {}
+        misses: dict[str, int] = {}
+        value = denormalize(stored, query.options.normalize, lambda t, e: self._read_entity(t, e, misses),
+                            refs, positions)
+        self._set_refs(query, refs, positions)
         return value
+
+    def patched(self, query: Query, keys: set[EntityKey]) -> Any:
+        """The query's previous result with the changed entities patched in, or MISSING when
+        it must be rebuilt (an entity went away, or has relations)."""
+        positions = self._positions.get(query.query_hash)
+        refs = self._query_refs.get(query.query_hash)
+        data = query.state.data
+        if positions is None or refs is None or data is MISSING:
+            return MISSING
+        changes: list[tuple[tuple[Any, ...], Any]] = []
+        for key in keys:
+            t = refs.get(key)
+            if t is None or t.relations:
+                return MISSING
+            value = self._read_entity(t, key[1])
+            if value is None:
+                return MISSING
+            changes.extend((path, value) for path in positions.get(key, ()))
+        return patch(data, changes)
 
     def read_window(self, query_key: Sequence[Any], start: int, stop: int, entity_type: EntityType) -> list[Any]:
         """Entities ``start:stop`` of a list query stored as ids, reading only those entities
@@ -174,28 +266,36 @@ class EntityStore:
 
     def release(self, query: Query) -> None:
         """Forget a query's references (it left the cache)."""
-        self._set_refs(query, set())
+        self._set_refs(query, {}, None)
         self._query_refs.pop(query.query_hash, None)
-        self._query_watches.pop(query.query_hash, None)
+        self._queries.pop(query.query_hash, None)
 
-    def _set_refs(self, query: Query, refs: set[Ref]) -> None:
-        for t, eid in refs:
-            self._doc_gc_time.setdefault(t.doc_id(eid), t.gc_time)
-        new = {(t.doc_id(eid), eid) for t, eid in refs}
-        old = self._query_refs.get(query.query_hash, set())
-        if new == old:
+    def _set_refs(self, query: Query, refs: dict[EntityKey, EntityType], positions: Positions | None) -> None:
+        qhash = query.query_hash
+        if positions is None:
+            self._positions.pop(qhash, None)
+        else:
+            self._positions[qhash] = positions
+        old = self._query_refs.get(qhash, {})
+        if refs.keys() == old.keys():
+            self._query_refs[qhash] = refs
             return
-        watches = self._query_watches.setdefault(query.query_hash, {})
-        for doc_id, eid in old - new:
-            stop = watches.pop((doc_id, eid), None)
-            if stop is not None:
-                stop()
-            self._decref(doc_id, self._doc_gc_time.get(doc_id, 300.0))
-        for doc_id, eid in new - old:
-            watches[(doc_id, eid)] = self.replica.watch(doc_id, (eid,), query._on_replica_change)
-            self._incref(doc_id)
-        self._query_refs[query.query_hash] = new
+        if refs:
+            self._queries[qhash] = query
+        for key in old.keys() - refs.keys():
+            holders = self._referrers.get(key)
+            if holders is not None:
+                holders.discard(qhash)
+                if not holders:
+                    del self._referrers[key]
+            self._decref(key[0], self._doc_gc_time.get(key[0], 300.0))
+        for key in refs.keys() - old.keys():
+            self._referrers.setdefault(key, set()).add(qhash)
+            self._doc_gc_time.setdefault(key[0], refs[key].gc_time)
+            self._incref(key[0])
+        self._query_refs[qhash] = refs
 
+    # -- garbage collection ------------------------------------------------------------------
     def on_reference(self, callback: Callable[[str, bool], None]) -> Callable[[], None]:
         """Call ``callback(doc_id, True)`` when an entity document gains its first query
         reference and ``callback(doc_id, False)`` when it is collected (for sync bindings)."""
@@ -229,10 +329,7 @@ class EntityStore:
                 cb(doc_id, False)
             self.replica.unload(doc_id)
             self._doc_gc_time.pop(doc_id, None)
-            for key in [k for k in self._cache if k[0] == doc_id]:
-                del self._cache[key]
 
     def referenced_docs(self) -> dict[str, int]:
-        """Entity documents and how many query references each has (for tests and tools)."""
+        """Entity documents and how many entity references each has (for tests and tools)."""
         return dict(self._doc_refcount)
-

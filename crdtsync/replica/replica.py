@@ -38,6 +38,7 @@ ROOT_NAME = "root"
 WatchCallback = Callable[[Origin], None]
 UpdateCallback = Callable[[str, bytes, Origin], None]
 DocCallback = Callable[[str], None]
+ChangeCallback = Callable[[str, "list[tuple[Any, ...]]", Origin], None]
 Path = tuple[str, ...]
 
 
@@ -53,6 +54,7 @@ class _DocState:
     doc: Doc[Any]
     root: Map[Any]
     subs: list[Subscription] = field(default_factory=list)
+    deep_sub: Any = None
     by_first: dict[str, dict[_Watch, None]] = field(default_factory=dict)  # ordered sets
     whole: dict[_Watch, None] = field(default_factory=dict)
 
@@ -91,10 +93,14 @@ class Replica:
         self._txn_count = 0  # committed transactions that changed something
         self._doc_versions: dict[str, int] = {}
         self._unload_listeners: list[DocCallback] = []
+        self._change_listeners: list[ChangeCallback] = []
+        self._own_paths: dict[str, list[tuple[Any, ...]]] = {}  # paths written by this class, per doc
+        self._untracked: set[str] = set()  # docs whose open transaction has changes of unknown paths
 
     # -- documents -------------------------------------------------------------------------
     def doc(self, doc_id: str) -> Doc[Any]:
         """The document ``doc_id``, created empty on first use."""
+        self._untracked.add(doc_id)  # the caller may edit it directly: read its next events
         return self._state(doc_id).doc
 
     def has_doc(self, doc_id: str) -> bool:
@@ -112,7 +118,11 @@ class Replica:
             root = doc.get(ROOT_NAME, type=Map[Any])
             st = _DocState(doc, root)
             # pycrdt inspects callback arity, so these are one-argument closures.
-            st.subs.append(root.observe_deep(self._deep_observer(doc_id)))
+            # The raw (yrs-level) deep subscription: pycrdt's own wrapper converts every changed
+            # value into Python objects before calling back (1.8 s for a 100,000-key write here),
+            # and the paths are all crdtsync needs. Writes made through this class even record
+            # their paths themselves, so their events are not read at all.
+            st.deep_sub = root.integrated.observe_deep(self._deep_observer(doc_id))
             st.subs.append(doc.observe(self._txn_observer(doc_id)))
             self._docs[doc_id] = st
             for cb in list(self._doc_listeners):
@@ -127,6 +137,11 @@ class Replica:
 
     def _on_deep(self, doc_id: str, events: list[Any]) -> None:
         origin = self._origin
+        own = self._own_paths.pop(doc_id, None)
+        if own is not None and doc_id not in self._untracked:
+            self._pending_changes.extend((doc_id, p, origin) for p in own)
+            return
+        self._untracked.discard(doc_id)
         for ev in events:
             path = tuple(ev.path)
             keys = getattr(ev, "keys", None)
@@ -163,6 +178,7 @@ class Replica:
 
     def raw(self, doc_id: str, path: Sequence[str]) -> Any:
         """The pycrdt object at ``path`` (a ``Map``, ``Array``, ``Text`` or plain value), or MISSING."""
+        self._untracked.add(doc_id)  # the caller may edit it directly: read its next events
         node: Any = self._state(doc_id).root
         for seg in path:
             if not isinstance(node, Map) or seg not in node:
@@ -190,8 +206,33 @@ class Replica:
             raise RoutingError("cannot write a value at the empty path (the root is a map)")
         check_value(value)
         with self._transaction(doc_id, origin) as st:
+            created = self._parent_created(st.root, path)
             parent = self._parent(st.root, path, create=True)
-            return _set(parent, path[-1], value, depth)
+            changed = _set(parent, path[-1], value, depth)
+            if changed or created:
+                self._own_paths.setdefault(doc_id, []).append(tuple(path[: created or len(path)]))
+            return changed
+
+    def write_many(self, doc_id: str, items: Mapping[str, Any], *, depth: int | None = None,
+                   origin: Origin = LOCAL) -> int:
+        """Diff-write many root-level slots of one document in one transaction (entities, say).
+        Returns how many slots changed."""
+        for value in items.values():
+            check_value(value)
+        changed = 0
+        with self._transaction(doc_id, origin) as st:
+            root = st.root
+            own = self._own_paths.setdefault(doc_id, [])
+            if len(root) == 0:  # a fresh document: nothing to diff against
+                for k, v in items.items():
+                    _assign(root, k, v, depth)
+                    own.append((k,))
+                return len(items)
+            for k, v in items.items():
+                if _set(root, k, v, depth):
+                    own.append((k,))
+                    changed += 1
+        return changed
 
     def delete(self, key: Sequence[Any], *, origin: Origin = LOCAL) -> bool:
         """Remove the value at ``key``'s location; True when there was one."""
@@ -206,7 +247,18 @@ class Replica:
             if parent is None or path[-1] not in parent:
                 return False
             del parent[path[-1]]
+            self._own_paths.setdefault(doc_id, []).append(tuple(path))
         return True
+
+    @staticmethod
+    def _parent_created(root: Map[Any], path: Sequence[str]) -> int:
+        """How many leading path segments a write will create (0: the parent exists)."""
+        node: Any = root
+        for i, seg in enumerate(path[:-1]):
+            if not isinstance(node, Map) or seg not in node:
+                return i + 1
+            node = node[seg]
+        return 0
 
     @staticmethod
     def _parent(root: Map[Any], path: Sequence[str], *, create: bool) -> Any:
@@ -232,6 +284,7 @@ class Replica:
         Use it for rich types (``Text`` for an editor, say); listeners run when it exits.
         """
         with self._transaction(doc_id, origin) as st:
+            self._untracked.add(doc_id)
             yield st.root
 
     @contextlib.contextmanager
@@ -277,6 +330,7 @@ class Replica:
     def apply_update(self, doc_id: str, update: bytes, *, origin: Origin = REMOTE) -> None:
         """Merge a binary Yjs update into ``doc_id``. Listeners see it tagged ``origin``."""
         with self._transaction(doc_id, origin) as st:
+            self._untracked.add(doc_id)
             st.doc.apply_update(update)
 
     def get_update(self, doc_id: str, state_vector: bytes | None = None) -> bytes:
@@ -307,6 +361,13 @@ class Replica:
         self._update_listeners.append(callback)
         return lambda: self._update_listeners.remove(callback) if callback in self._update_listeners else None
 
+    def on_change(self, callback: ChangeCallback) -> Callable[[], None]:
+        """Call ``callback(doc_id, paths, origin)`` after each transaction, with the paths that
+        changed (``()`` for the whole root), before any :meth:`watch` callback runs. For caches
+        and indexes that must be current when watchers read."""
+        self._change_listeners.append(callback)
+        return lambda: self._change_listeners.remove(callback) if callback in self._change_listeners else None
+
     def on_doc(self, callback: DocCallback) -> Callable[[], None]:
         """Call ``callback(doc_id)`` whenever a new document is created in this replica."""
         self._doc_listeners.append(callback)
@@ -320,6 +381,13 @@ class Replica:
             while self._pending_changes or self._pending_updates:
                 changes, self._pending_changes = self._pending_changes, []
                 updates, self._pending_updates = self._pending_updates, []
+                if self._change_listeners and changes:
+                    by_doc: dict[str, tuple[list[tuple[Any, ...]], Origin]] = {}
+                    for doc_id, cpath, origin in changes:
+                        by_doc.setdefault(doc_id, ([], origin))[0].append(cpath)
+                    for doc_id, (paths, origin) in by_doc.items():
+                        for ccb in list(self._change_listeners):
+                            ccb(doc_id, paths, origin)
                 fired: dict[_Watch, Origin] = {}
                 for doc_id, cpath, origin in changes:
                     st = self._docs.get(doc_id)
@@ -342,6 +410,17 @@ class Replica:
         finally:
             self._flushing = False
 
+    @staticmethod
+    def _drop_subs(st: _DocState) -> None:
+        for sub in st.subs:
+            with contextlib.suppress(Exception):
+                st.doc.unobserve(sub)
+        st.subs.clear()
+        if st.deep_sub is not None:
+            with contextlib.suppress(Exception):
+                st.deep_sub.drop()
+            st.deep_sub = None
+
     def doc_version(self, doc_id: str) -> int:
         """A counter that grows with every committed change to ``doc_id`` (for read caches)."""
         return self._doc_versions.get(doc_id, 0)
@@ -357,10 +436,7 @@ class Replica:
         st = self._docs.pop(doc_id, None)
         if st is None:
             return False
-        for sub in st.subs:
-            with contextlib.suppress(Exception):
-                st.doc.unobserve(sub)
-        st.subs.clear()
+        self._drop_subs(st)
         st.by_first.clear()
         st.whole.clear()
         self._doc_versions.pop(doc_id, None)
@@ -376,10 +452,7 @@ class Replica:
     def close(self) -> None:
         """Release every document's observers (a ``Doc`` with live observers is never freed)."""
         for st in self._docs.values():
-            for sub in st.subs:
-                with contextlib.suppress(Exception):
-                    st.doc.unobserve(sub)
-            st.subs.clear()
+            self._drop_subs(st)
         self._docs.clear()
         self._closed = True
 
@@ -408,7 +481,7 @@ def _insert_one(arr: Array[Any], index: int, value: Any, depth: int | None) -> N
         arr._set(index, Array())
         _insert_many(arr[index], 0, value, nxt)
     else:
-        arr._set(index, encode_plain(value))
+        _raw_insert(arr, index, encode_plain(value))
 
 
 def _fill_map(m: Map[Any], value: Mapping[str, Any], depth: int | None) -> None:
@@ -427,7 +500,21 @@ def _assign(m: Map[Any], key: str, value: Any, depth: int | None) -> None:
         m[key] = Array()
         _insert_many(m[key], 0, value, nxt)
     else:
-        m[key] = encode_plain(value)
+        _raw_insert(m, key, encode_plain(value))
+
+
+def _raw_insert(container: Map[Any] | Array[Any], key: Any, plain: Any) -> None:
+    """Insert a plain value (no shared types inside) straight into yrs. pycrdt's own setter adds
+    a transaction context and type checks per call (about 10 us each here); crdtsync calls this
+    only inside one of its open transactions, with values ``encode_plain`` produced."""
+    txn = container.doc._txn
+    if txn is None or txn._txn is None:  # not inside a transaction: take the public path
+        if isinstance(container, Array):
+            container._set(key, plain)
+        else:
+            container[key] = plain
+        return
+    container.integrated.insert(txn._txn, key, plain)
 
 
 def _set(parent: Any, key: Any, new: Any, depth: int | None) -> bool:
