@@ -83,6 +83,8 @@ def denormalize(stored: Any, shape: Any, read: Callable[[EntityType, str], Any],
         if not isinstance(stored, list):
             return stored
         inner = shape[0]
+        if isinstance(inner, EntityType) and not inner.relations:
+            return _entity_list(stored, inner, read, refs, positions, path)
         if isinstance(inner, EntityType):
             out: list[Any] = []
             seen: set[str] = set()
@@ -100,6 +102,28 @@ def denormalize(stored: Any, shape: Any, read: Callable[[EntityType, str], Any],
         return stored
     return {k: denormalize(v, shape[k], read, refs, positions, (*path, k)) if k in shape else v
             for k, v in stored.items()}
+
+
+def _entity_list(stored: list[Any], t: EntityType, read: Callable[[EntityType, str], Any],
+                 refs: dict[EntityKey, EntityType], positions: Positions | None, path: tuple[Any, ...]) -> list[Any]:
+    """The hot case of :func:`denormalize`: a list of entities without relations."""
+    out: list[Any] = []
+    seen: set[str] = set()
+    fixed_doc = t.doc_id("") if t.partition == "type" else None
+    for item in stored:
+        eid = item if type(item) is str else str(item)
+        if eid in seen:
+            continue
+        seen.add(eid)
+        key = (fixed_doc if fixed_doc is not None else t.doc_id(eid), eid)
+        refs[key] = t
+        ent = read(t, eid)
+        if ent is None:
+            continue
+        if positions is not None:
+            positions.setdefault(key, []).append((*path, len(out)))
+        out.append(ent)
+    return out
 
 
 def patch(data: Any, changes: list[tuple[tuple[Any, ...], Any]]) -> Any:

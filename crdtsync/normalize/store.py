@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from ..replica import Replica
 
 _SCALARS = (str, int, float, bool, type(None))
+_MISS = object()
 _BULK_AFTER = 256  # cache misses in one document during one read before reading it whole
 
 
@@ -55,7 +56,7 @@ class EntityStore:
         self._queries: dict[str, Query] = {}
         self._query_refs: dict[str, dict[EntityKey, EntityType]] = {}
         self._positions: dict[str, Positions] = {}
-        self._referrers: dict[EntityKey, set[str]] = {}
+        self._referrers: dict[EntityKey, str | set[str]] = {}  # a query hash, or a set of them
         self._doc_refcount: dict[str, int] = {}
         self._doc_gc_time: dict[str, float] = {}
         self._gc_timers: dict[str, TimerHandle] = {}
@@ -128,7 +129,10 @@ class EntityStore:
             self._cache.pop(key, None)
         affected: dict[str, set[EntityKey]] = {}
         for key in changed:
-            for qhash in self._referrers.get(key, ()):
+            holders = self._referrers.get(key)
+            if holders is None:
+                continue
+            for qhash in (holders,) if isinstance(holders, str) else holders:
                 affected.setdefault(qhash, set()).add(key)
         for qhash, keys in affected.items():
             query = self._queries.get(qhash)
@@ -219,8 +223,17 @@ class EntityStore:
         refs: dict[EntityKey, EntityType] = {}
         positions: Positions = {}
         misses: dict[str, int] = {}
-        value = denormalize(stored, query.options.normalize, lambda t, e: self._read_entity(t, e, misses),
-                            refs, positions)
+        cache = self._cache
+        in_batch = self.replica.in_batch
+
+        def read(t: EntityType, eid: str) -> Any:
+            if not in_batch:
+                hit = cache.get((t.doc_id(eid), eid), _MISS)
+                if hit is not _MISS:
+                    return hit
+            return self._read_entity(t, eid, misses)
+
+        value = denormalize(stored, query.options.normalize, read, refs, positions)
         self._set_refs(query, refs, positions)
         return value
 
@@ -282,17 +295,33 @@ class EntityStore:
             return
         if refs:
             self._queries[qhash] = query
+        referrers = self._referrers
+        gone_docs: dict[str, int] = {}
         for key in old.keys() - refs.keys():
-            holders = self._referrers.get(key)
-            if holders is not None:
+            holders = referrers.get(key)
+            if holders == qhash:
+                del referrers[key]
+            elif isinstance(holders, set):
                 holders.discard(qhash)
-                if not holders:
-                    del self._referrers[key]
-            self._decref(key[0], self._doc_gc_time.get(key[0], 300.0))
+                if len(holders) == 1:
+                    referrers[key] = next(iter(holders))
+            gone_docs[key[0]] = gone_docs.get(key[0], 0) + 1
+        new_docs: dict[str, int] = {}
         for key in refs.keys() - old.keys():
-            self._referrers.setdefault(key, set()).add(qhash)
-            self._doc_gc_time.setdefault(key[0], refs[key].gc_time)
-            self._incref(key[0])
+            holders = referrers.get(key)
+            if holders is None:
+                referrers[key] = qhash  # one referrer (the common case) is kept without a set
+            elif isinstance(holders, set):
+                holders.add(qhash)
+            elif holders != qhash:
+                referrers[key] = {holders, qhash}
+            if key[0] not in new_docs:
+                self._doc_gc_time.setdefault(key[0], refs[key].gc_time)
+            new_docs[key[0]] = new_docs.get(key[0], 0) + 1
+        for doc_id, n in new_docs.items():
+            self._incref(doc_id, n)
+        for doc_id, n in gone_docs.items():
+            self._decref(doc_id, self._doc_gc_time.get(doc_id, 300.0), n)
         self._query_refs[qhash] = refs
 
     # -- garbage collection ------------------------------------------------------------------
@@ -302,18 +331,18 @@ class EntityStore:
         self._ref_listeners.append(callback)
         return lambda: self._ref_listeners.remove(callback) if callback in self._ref_listeners else None
 
-    def _incref(self, doc_id: str) -> None:
-        n = self._doc_refcount.get(doc_id, 0) + 1
-        self._doc_refcount[doc_id] = n
+    def _incref(self, doc_id: str, count: int = 1) -> None:
+        before = self._doc_refcount.get(doc_id, 0)
+        self._doc_refcount[doc_id] = before + count
         timer = self._gc_timers.pop(doc_id, None)
         if timer is not None:
             timer.cancel()
-        elif n == 1:
+        elif before == 0:
             for cb in list(self._ref_listeners):
                 cb(doc_id, True)
 
-    def _decref(self, doc_id: str, gc_time: float) -> None:
-        n = self._doc_refcount.get(doc_id, 0) - 1
+    def _decref(self, doc_id: str, gc_time: float, count: int = 1) -> None:
+        n = self._doc_refcount.get(doc_id, 0) - count
         if n > 0:
             self._doc_refcount[doc_id] = n
             return

@@ -391,7 +391,7 @@ class Replica:
                 fired: dict[_Watch, Origin] = {}
                 for doc_id, cpath, origin in changes:
                     st = self._docs.get(doc_id)
-                    if st is None:
+                    if st is None or not (st.whole or st.by_first):
                         continue
                     candidates: list[_Watch] = list(st.whole)
                     if not cpath:

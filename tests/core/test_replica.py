@@ -227,3 +227,36 @@ def test_concurrent_list_inserts_keep_both() -> None:
         a.apply_update(d, u)
     assert a.read(("l", 1)) == b.read(("l", 1))
     assert sorted(a.read(("l", 1))) == ["a", "b", "x", "y"]
+
+
+def test_direct_document_edits_inside_a_batch_still_reach_watchers() -> None:
+    """Writes through the Replica record their own paths; a direct edit of the same document in
+    the same transaction must not be missed."""
+    from pycrdt import Map
+
+    r = Replica()
+    seen: dict[str, int] = {"a": 0, "b": 0}
+    r.watch("d", ("a",), lambda o: seen.__setitem__("a", seen["a"] + 1))
+    r.watch("d", ("b",), lambda o: seen.__setitem__("b", seen["b"] + 1))
+    with r.batch():
+        r.write_path("d", ("a",), 1)
+        r.doc("d").get("root", type=Map)["b"] = 2  # a direct edit, not through the Replica
+    assert seen == {"a": 1, "b": 1}
+    with r.batch():
+        r.write_path("d", ("a",), 2)
+    assert seen == {"a": 2, "b": 1}
+    with r.edit("d") as root:
+        root["b"] = 3
+    assert seen == {"a": 2, "b": 2}
+
+
+def test_write_many_reports_only_changed_slots() -> None:
+    r = Replica()
+    seen: list[str] = []
+    for k in ("x", "y", "z"):
+        r.watch("e", (k,), lambda o, k=k: seen.append(k))
+    assert r.write_many("e", {"x": {"n": 1}, "y": {"n": 2}, "z": {"n": 3}}) == 3
+    assert sorted(seen) == ["x", "y", "z"]
+    seen.clear()
+    assert r.write_many("e", {"x": {"n": 1}, "y": {"n": 20}, "z": {"n": 3}}) == 1
+    assert seen == ["y"]
