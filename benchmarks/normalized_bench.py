@@ -275,6 +275,13 @@ async def large_normalized(n: int, granularity: Granularity, partition: Any, upd
     out["encode_entity_docs_cpu_s"] = enc.cpu
     list_counter = Counter()
     stops = [client.observe(LIST_KEY, normalize=[todo], enabled=False).subscribe(list_counter)]
+    # One-field updates while only the list observer (no select) is mounted: the patch path.
+    plain_upd = CpuSamples()
+    for s in range(update_samples):
+        plain_upd.run(client.entities.update, todo, (n // 3 + 11 * s) % n, {"title": f"patched {s}"})
+    check(list_counter.n == update_samples, f"list observer: {list_counter.n} notifications")
+    out["update_with_list_observed_no_select"] = plain_upd.summary()
+    list_counter.n = 0
     sel_counter = Counter()
     with Stopwatch() as sel:  # a new observer selects over the cached (denormalized) list
         sel_obs = client.observe(LIST_KEY, normalize=[todo], enabled=False, select=count_done)

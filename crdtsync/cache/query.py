@@ -261,7 +261,7 @@ class Query:
     async def _run_fetch(self, meta: dict[str, Any] | None) -> Any:
         revert_state = self.state
         self._cancel_request = None
-        self._fetch_started_at = self.client.clock.now()
+        self._fetch_started_at = self.client.entities.tick()
         online = self.client.online_manager
         mode = self.options.network_mode
         self.dispatch(Fetch(paused=mode is NetworkMode.ONLINE and not online.is_online(), meta=meta))

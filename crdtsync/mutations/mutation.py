@@ -130,7 +130,13 @@ class Mutation:
         fn = self.options.optimistic
         if fn is None:
             return
-        tx = OptimisticTx(self._rt.overlay, self._rt.client.replica, self.mutation_id)
+        cache = self._rt.client.query_cache
+
+        def is_normalized(key: Any) -> bool:
+            query = cache.find(key)
+            return query is not None and query.options.normalize is not None
+
+        tx = OptimisticTx(self._rt.overlay, self._rt.client.replica, self.mutation_id, is_normalized)
         try:
             with self._rt.client.notify_manager.batch():
                 fn(tx, variables)

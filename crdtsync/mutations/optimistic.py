@@ -19,6 +19,7 @@ from typing import Any
 
 from pycrdt import Map
 
+from ..errors import MutationError
 from ..keys import normalize_key
 from ..replica import Replica, Route
 from ..values import MISSING, decode
@@ -28,11 +29,22 @@ from .overlay import Overlay
 class OptimisticTx:
     """Edits by query key. Read back what you wrote with :meth:`read`."""
 
-    def __init__(self, overlay: Overlay, replica: Replica, mutation_id: int):
+    def __init__(self, overlay: Overlay, replica: Replica, mutation_id: int,
+                 is_normalized: Callable[[Sequence[Any]], bool] | None = None):
         self._overlay = overlay
         self._replica = replica
         self.mutation_id = mutation_id
         self.changed = 0
+        self._is_normalized = is_normalized
+
+    def _key(self, key: Sequence[Any]) -> Any:
+        nkey = normalize_key(key)
+        if self._is_normalized is not None and self._is_normalized(nkey):
+            raise MutationError(
+                f"{nkey!r} is a normalized query: its slot holds entity ids; edit the entities with "
+                "tx.merge_entity(entity_type, id, fields)"
+            )
+        return nkey
 
     def read(self, key: Sequence[Any]) -> Any:
         """The value stored at ``key`` now (including pending edits), or ``None``."""
@@ -41,7 +53,7 @@ class OptimisticTx:
 
     def set(self, key: Sequence[Any], value: Any) -> None:
         """Replace the value at ``key`` (a diff: only changed fields are written and tracked)."""
-        nkey = normalize_key(key)
+        nkey = self._key(key)
         if self._overlay.write(self.mutation_id, nkey, self._replica.route(nkey), (), value):
             self.changed += 1
 
@@ -51,7 +63,7 @@ class OptimisticTx:
         an earlier edit then leaves them showing this mutation's value. When nothing is stored
         at ``key`` yet, the fields are created one by one (a rollback leaves ``{}``); use
         :meth:`set` to create a whole entity that a rollback removes again."""
-        nkey = normalize_key(key)
+        nkey = self._key(key)
         route = self._replica.route(nkey)
         node = self._replica.raw(route.doc_id, route.path)
         if node is not MISSING and not isinstance(node, Map):
@@ -87,7 +99,7 @@ class OptimisticTx:
 
     def delete(self, key: Sequence[Any]) -> None:
         """Remove the value at ``key`` (a rollback brings it back)."""
-        nkey = normalize_key(key)
+        nkey = self._key(key)
         if self._overlay.delete(self.mutation_id, nkey, self._replica.route(nkey)):
             self.changed += 1
 

@@ -75,8 +75,8 @@ class ChangeFeed:
         if event.op == "delete":
             changed = self.store.replica.delete_path(t.doc_id(eid), (eid,), origin=self.origin)
         elif event.op == "update":
-            changed = self.store.write(t, full, origin=self.origin, started_at=self.store.clock.now())
+            changed = self.store.write(t, full, origin=self.origin, started_at=self.store.tick())
         else:
-            changed = self.store.write(t, event.record, origin=self.origin, started_at=self.store.clock.now())
+            changed = self.store.write(t, event.record, origin=self.origin, started_at=self.store.tick())
         self.applied += 1
         return changed

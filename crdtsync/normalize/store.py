@@ -13,10 +13,12 @@ the positions recorded when it was built (only the containers on those paths are
 the work is proportional to the observers affected, not to the cache or the list size.
 
 Monotonic reads: with a ``version`` field, an incoming entity whose version is older than the
-stored one is ignored, whatever order responses arrive in. Without one, the rule is by fetch
-start time: a response to a fetch that *started* before the fetch that last wrote the entity,
-or before the last local edit of it, does not overwrite it (a slow, older request never
-clobbers a newer answer or a newer edit). Local edits (``update``) always apply.
+stored one is ignored, whatever order responses arrive in (and one with the *same* version
+from a fetch that started before a local edit of it does not undo the edit). Without one, the
+rule is by fetch start: a response to a fetch that *started* before the fetch that last wrote
+the entity, or before the last local edit of it, does not overwrite it (a slow, older request
+never clobbers a newer answer or a newer edit). "Before" is a logical clock of this process
+(:meth:`EntityStore.tick`). Local edits (``update``) always apply.
 
 Garbage collection: when no query in the cache references any entity of a document for the
 entity type's ``gc_time``, the document is unloaded from memory (its peers and stores keep it).
@@ -62,6 +64,7 @@ class EntityStore:
         self._gc_timers: dict[str, TimerHandle] = {}
         self._ref_listeners: list[Callable[[str, bool], None]] = []
         self.skipped_stale = 0  # entity writes ignored by the monotonic-read rule
+        self._ticks = 0  # a logical clock ordering fetch starts and local edits in this process
         replica.on_change(self._on_change)
         replica.on_unload(self._on_unload)
 
@@ -80,6 +83,12 @@ class EntityStore:
 
     def type(self, name: str) -> EntityType:
         return self._types[name]
+
+    def tick(self) -> float:
+        """A logical time: call when a fetch starts (its ``started_at``) or a local edit is made.
+        Strictly increasing, so "started before" is exact even on a clock that does not move."""
+        self._ticks += 1
+        return float(self._ticks)
 
     # -- reading entities --------------------------------------------------------------------
     def get(self, entity_type: EntityType, eid: str | int) -> Any:
@@ -164,7 +173,7 @@ class EntityStore:
         if current is None:
             raise KeyError(f"no {entity_type.name} {sid!r} is stored")
         new = {**current, **changes}
-        self._written_at[(entity_type.name, sid)] = self.clock.now()
+        self._written_at[(entity_type.name, sid)] = self.tick()
         self.replica.write_path(entity_type.doc_id(sid), (sid,), new, depth=entity_type.depth, origin=origin)
         return new
 
@@ -172,9 +181,15 @@ class EntityStore:
         """The monotonic-read rule (see the module docs)."""
         if t.version is not None:
             current = self._read_entity(t, eid)
-            if isinstance(current, dict) and not is_newer_or_same(t.version_of(ent), t.version_of(current)):
-                return False
-        elif started_at is not None:
+            if isinstance(current, dict):
+                incoming, stored = t.version_of(ent), t.version_of(current)
+                if not is_newer_or_same(incoming, stored):
+                    return False
+                last = self._written_at.get((t.name, eid))
+                if incoming == stored and started_at is not None and last is not None and started_at < last:
+                    return False  # the same version, fetched before a local edit: keep the edit
+            return True
+        if started_at is not None:
             last = self._written_at.get((t.name, eid))
             if last is not None and started_at < last:
                 return False

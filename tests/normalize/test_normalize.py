@@ -261,3 +261,46 @@ async def test_change_feed_events_update_delete_and_filter() -> None:
     for bad in ({"op": "upsert", "record": {"id": 1}}, {"op": "update"}, {"op": "update", "record": {"x": 1}}):
         with pytest.raises(InvalidValueError):
             feed.apply(bad)
+
+
+@pytest.mark.parametrize("entity_type", [plain_todo, todo])
+async def test_a_local_edit_survives_a_fetch_that_started_before_it(entity_type: EntityType) -> None:
+    client = make_client()
+    key = ("edit-race", entity_type.name)
+    row = {"id": 1, "title": "server", "v": 1}
+    await client.fetch_query(key, returning([row]), normalize=[entity_type])
+    gate = asyncio.Event()
+
+    async def slow(ctx: Any) -> Any:
+        await gate.wait()
+        return [{"id": 1, "title": "server", "v": 1}]  # the same copy, fetched before the edit
+
+    task = asyncio.create_task(client.fetch_query(key, slow, normalize=[entity_type], stale_time=0))
+    for _ in range(20):  # let the fetch start (no time passes)
+        if client.is_fetching():
+            break
+        await asyncio.sleep(0)
+    assert client.is_fetching() == 1
+    client.entities.update(entity_type, 1, {"title": "edited"})
+    gate.set()
+    await task
+    assert client.get_query_data(key) == [{"id": 1, "title": "edited", "v": 1}]
+    # A fetch that starts after the edit does apply.
+    await client.fetch_query(key, returning([{"id": 1, "title": "server again", "v": 1}]), normalize=[entity_type])
+    assert client.get_query_data(key)[0]["title"] == "server again"
+
+
+async def test_optimistic_edit_by_key_of_a_normalized_query_is_a_typed_error() -> None:
+    from crdtsync.errors import MutationError
+
+    client = make_client()
+    await client.fetch_query(("todos", 1), returning({"id": 1, "title": "a", "v": 1}), normalize=todo)
+
+    async def save(variables: Any, *rest: Any) -> Any:
+        return variables
+
+    with pytest.raises(MutationError):
+        await client.mutate_async({"title": "b"}, mutation_fn=save,
+                                  optimistic=lambda tx, v: tx.merge(("todos", 1), v))
+    assert client.get_query_data(("todos", 1)) == {"id": 1, "title": "a", "v": 1}
+    await client.close()
