@@ -14,7 +14,6 @@ document, or to a field the selector ignores, notifies nobody. Inside one
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..values import MISSING, replace_equal_deep
 from .options import ObserverOptions, QueryOptions, resolve_stale_time, resolve_trigger
 from .state import Action, FetchStatus, Status
-from .subscribable import Subscribable
+from .subscribable import Subscribable, iterate_latest
 
 if TYPE_CHECKING:
     from ..clock import TimerHandle
@@ -311,21 +310,5 @@ class QueryObserver(Subscribable[Listener]):
         self._schedule_interval()
 
     def __aiter__(self) -> AsyncIterator[QueryObserverResult]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[QueryObserverResult]:
-        """Yield the current result, then each new one. Slow consumers see the latest result
-        (intermediate ones are skipped, never queued without bound)."""
-        changed = asyncio.Event()
-        unsubscribe = self.subscribe(lambda _r: changed.set())
-        try:
-            last = self._result
-            yield last
-            while True:
-                await changed.wait()
-                changed.clear()
-                if self._result is not last:
-                    last = self._result
-                    yield last
-        finally:
-            unsubscribe()
+        """Yield the current result, then each new one (slow consumers skip to the latest)."""
+        return iterate_latest(self, self.get_current_result)

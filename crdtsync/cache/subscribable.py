@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Generic, TypeVar
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Generic, TypeVar
 
 L = TypeVar("L", bound=Callable[..., object])
+R = TypeVar("R")
 
 
 class Subscribable(Generic[L]):
@@ -34,3 +36,23 @@ class Subscribable(Generic[L]):
 
     def on_unsubscribe(self) -> None:
         """Called after a listener was removed."""
+
+
+async def iterate_latest(source: Subscribable[Any], current: Callable[[], R]) -> AsyncIterator[R]:
+    """Yield ``current()``, then each new value after ``source`` notifies. A slow consumer sees
+    the latest value (intermediate ones are skipped, never queued without bound). The
+    subscription lives as long as the iteration."""
+    changed = asyncio.Event()
+    unsubscribe = source.subscribe(lambda *_: changed.set())
+    try:
+        last = current()
+        yield last
+        while True:
+            await changed.wait()
+            changed.clear()
+            value = current()
+            if value is not last:
+                last = value
+                yield last
+    finally:
+        unsubscribe()

@@ -14,12 +14,11 @@ once per ``client.batch()``.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..cache.subscribable import Subscribable
+from ..cache.subscribable import Subscribable, iterate_latest
 from .options import Callbacks, OnError, OnSettled, OnSuccess
 from .state import MutationAction, MutationPhase, MutationState, MutationStatus
 
@@ -143,20 +142,5 @@ class MutationObserver(Subscribable[Listener]):
             listener(self._result)
 
     def __aiter__(self) -> AsyncIterator[MutationObserverResult]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[MutationObserverResult]:
         """Yield the current result, then each new one (slow consumers skip to the latest)."""
-        changed = asyncio.Event()
-        unsubscribe = self.subscribe(lambda _r: changed.set())
-        try:
-            last = self._result
-            yield last
-            while True:
-                await changed.wait()
-                changed.clear()
-                if self._result is not last:
-                    last = self._result
-                    yield last
-        finally:
-            unsubscribe()
+        return iterate_latest(self, lambda: self._result)
