@@ -56,7 +56,15 @@ class NotifyManager:
         self.flush()
 
     def flush(self) -> None:
+        """Run every queued callback; a failing one does not keep the others from running (the
+        first error is raised once all have run)."""
+        errors: list[Exception] = []
         while self._queue:
             queue, self._queue = self._queue, {}
             for cb in queue.values():
-                cb()
+                try:
+                    cb()
+                except Exception as exc:
+                    errors.append(exc)
+        if errors:
+            raise errors[0]

@@ -195,10 +195,11 @@ class QueryObserver(Subscribable[Listener]):
 
     def _throttle_end(self) -> None:
         self._throttle_timer = None
-        if self._throttle_pending and self.observer_options.throttle:
+        if self._throttle_pending:
             self._throttle_pending = False
             self.client.notify_manager.schedule(self, self._notify)  # trailing edge
-            self._throttle_timer = self.client.clock.call_later(self.observer_options.throttle, self._throttle_end)
+            if self.observer_options.throttle:
+                self._throttle_timer = self.client.clock.call_later(self.observer_options.throttle, self._throttle_end)
 
     def _notify(self) -> None:
         result = self._result
@@ -305,9 +306,14 @@ class QueryObserver(Subscribable[Listener]):
         return self._result
 
     def set_observer_options(self, **changes: Any) -> None:
+        """Change this observer's options; enabling a mounted observer fetches when its data is
+        missing or stale (as on mount)."""
+        was_enabled = self.is_enabled()
         self.observer_options = replace(self.observer_options, **changes)
         self._update_result()
         self._schedule_interval()
+        if self._mounted and not was_enabled and self._should_fetch_on("mount"):
+            self.query._start_background_fetch()
 
     def __aiter__(self) -> AsyncIterator[QueryObserverResult]:
         """Yield the current result, then each new one (slow consumers skip to the latest)."""

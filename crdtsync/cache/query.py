@@ -207,8 +207,12 @@ class Query:
 
     def _optional_remove(self) -> None:
         self._gc_timer = None
-        if not self.observers and not self.is_fetching():
-            self.client.query_cache.remove(self)
+        if self.observers:
+            return
+        if self.is_fetching():
+            self.schedule_gc()  # try again once more time has passed
+            return
+        self.client.query_cache.remove(self)
 
     def destroy(self) -> None:
         """Stop watching the document and drop timers (the document data is kept)."""
@@ -247,6 +251,15 @@ class Query:
                 if exc.silent and self._task is not task and self._task is not None:
                     continue
                 raise
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if not task.cancelled() or (current is not None and current.cancelling() > 0):
+                    raise  # the awaiting task itself is being cancelled
+                # The fetch was cancelled before it even started, so it could not say so itself.
+                if self._task is not task and self._task is not None:
+                    continue
+                revert, silent = self._cancel_request or (False, False)
+                raise CancelledError(revert=revert, silent=silent) from None
 
     def cancel(self, *, revert: bool = False, silent: bool = False) -> None:
         """Cancel the fetch in flight (no-op when idle)."""

@@ -49,6 +49,7 @@ class QueryCache(Subscribable[Callable[[CacheEvent], None]]):
             query = Query(client, options, qhash)
             self._queries[qhash] = query
             self._emit(QueryAdded(query))
+            query.schedule_gc()  # collected after gc_time unless an observer comes (as TanStack)
         return query
 
     def get(self, query_hash: str) -> Query | None:

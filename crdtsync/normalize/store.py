@@ -188,12 +188,16 @@ class EntityStore:
                 last = self._written_at.get((t.name, eid))
                 if incoming == stored and started_at is not None and last is not None and started_at < last:
                     return False  # the same version, fetched before a local edit: keep the edit
+            if started_at is None:
+                self._written_at[(t.name, eid)] = self.tick()
             return True
-        if started_at is not None:
-            last = self._written_at.get((t.name, eid))
-            if last is not None and started_at < last:
-                return False
-            self._written_at[(t.name, eid)] = started_at
+        if started_at is None:  # a local write: a fetch already in flight must not undo it
+            self._written_at[(t.name, eid)] = self.tick()
+            return True
+        last = self._written_at.get((t.name, eid))
+        if last is not None and started_at < last:
+            return False
+        self._written_at[(t.name, eid)] = started_at
         return True
 
     def _write_entities(self, found: list[tuple[EntityType, str, dict[str, Any]]], origin: Origin,
@@ -263,12 +267,13 @@ class EntityStore:
         changes: list[tuple[tuple[Any, ...], Any]] = []
         for key in keys:
             t = refs.get(key)
-            if t is None or t.relations:
-                return MISSING
+            paths = positions.get(key)
+            if t is None or t.relations or not paths:
+                return MISSING  # not in the result yet (it was missing when built): rebuild
             value = self._read_entity(t, key[1])
             if value is None:
                 return MISSING
-            changes.extend((path, value) for path in positions.get(key, ()))
+            changes.extend((path, value) for path in paths)
         return patch(data, changes)
 
     def read_window(self, query_key: Sequence[Any], start: int, stop: int, entity_type: EntityType) -> list[Any]:
@@ -323,6 +328,7 @@ class EntityStore:
             gone_docs[key[0]] = gone_docs.get(key[0], 0) + 1
         new_docs: dict[str, int] = {}
         for key in refs.keys() - old.keys():
+            self._entity_docs.add(key[0])  # watch it even before it exists (a peer may create it)
             holders = referrers.get(key)
             if holders is None:
                 referrers[key] = qhash  # one referrer (the common case) is kept without a set
@@ -352,7 +358,7 @@ class EntityStore:
         timer = self._gc_timers.pop(doc_id, None)
         if timer is not None:
             timer.cancel()
-        elif before == 0:
+        if before == 0:  # listeners are idempotent: a re-reference during the gc window tells them too
             for cb in list(self._ref_listeners):
                 cb(doc_id, True)
 

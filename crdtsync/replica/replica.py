@@ -219,20 +219,20 @@ class Replica:
         Returns how many slots changed."""
         for value in items.values():
             check_value(value)
-        changed = 0
+        own: list[tuple[Any, ...]] = []
         with self._transaction(doc_id, origin) as st:
             root = st.root
-            own = self._own_paths.setdefault(doc_id, [])
             if len(root) == 0:  # a fresh document: nothing to diff against
                 for k, v in items.items():
                     _assign(root, k, v, depth)
                     own.append((k,))
-                return len(items)
-            for k, v in items.items():
-                if _set(root, k, v, depth):
-                    own.append((k,))
-                    changed += 1
-        return changed
+            else:
+                for k, v in items.items():
+                    if _set(root, k, v, depth):
+                        own.append((k,))
+            if own:
+                self._own_paths.setdefault(doc_id, []).extend(own)
+        return len(own)
 
     def delete(self, key: Sequence[Any], *, origin: Origin = LOCAL) -> bool:
         """Remove the value at ``key``'s location; True when there was one."""
@@ -377,6 +377,15 @@ class Replica:
         if self._flushing or self._batch_depth > 0:
             return
         self._flushing = True
+        errors: list[Exception] = []
+
+        def call(fn: Callable[..., None], *args: Any) -> None:
+            # A failing listener must not keep the others (sync, persistence) from their update.
+            try:
+                fn(*args)
+            except Exception as exc:
+                errors.append(exc)
+
         try:
             while self._pending_changes or self._pending_updates:
                 changes, self._pending_changes = self._pending_changes, []
@@ -387,7 +396,7 @@ class Replica:
                         by_doc.setdefault(doc_id, ([], origin))[0].append(cpath)
                     for doc_id, (paths, origin) in by_doc.items():
                         for ccb in list(self._change_listeners):
-                            ccb(doc_id, paths, origin)
+                            call(ccb, doc_id, paths, origin)
                 fired: dict[_Watch, Origin] = {}
                 for doc_id, cpath, origin in changes:
                     st = self._docs.get(doc_id)
@@ -403,12 +412,14 @@ class Replica:
                         if w not in fired and _related(w.path, cpath):
                             fired[w] = origin
                 for w, origin in fired.items():
-                    w.callback(origin)
+                    call(w.callback, origin)
                 for doc_id, update, origin in updates:
                     for cb in list(self._update_listeners):
-                        cb(doc_id, update, origin)
+                        call(cb, doc_id, update, origin)
         finally:
             self._flushing = False
+        if errors:
+            raise errors[0]
 
     @staticmethod
     def _drop_subs(st: _DocState) -> None:
@@ -440,6 +451,9 @@ class Replica:
         st.by_first.clear()
         st.whole.clear()
         self._doc_versions.pop(doc_id, None)
+        self._own_paths.pop(doc_id, None)
+        self._untracked.discard(doc_id)
+        self._batch_docs.discard(doc_id)
         for cb in list(self._unload_listeners):
             cb(doc_id)
         return True

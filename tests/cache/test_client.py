@@ -338,3 +338,48 @@ async def test_cache_events_and_event_log(client: QueryClient, api: FakeAPI) -> 
     assert actions == ["Fetch", "Success"]
     log = client.query_cache.event_log()
     assert [e.event for e in log][-1] == "QueryRemoved" and len(log) <= 5
+
+
+async def test_queries_without_observers_are_collected_after_gc_time(client: QueryClient, api: FakeAPI,
+                                                                     clock: FakeClock) -> None:
+    await client.fetch_query(("a",), api.fetch, gc_time=1)
+    client.set_query_data(("b",), 1)  # default gc_time applies
+    client.observe(("c",), api.fetch, gc_time=1)  # never subscribed
+    await clock.advance(2)
+    assert client.get_query_state(("a",)) is None and client.get_query_state(("c",)) is None
+    assert client.get_query_state(("b",)) is not None
+    await clock.advance(300)
+    assert client.get_query_state(("b",)) is None
+    assert client.get_query_data(("b",)) == 1  # the shared document data stays
+
+
+async def test_gc_waits_for_a_fetch_in_flight(client: QueryClient, api: FakeAPI, clock: FakeClock) -> None:
+    api.gate = asyncio.Event()
+    task = asyncio.create_task(client.fetch_query(("slow",), api.fetch, gc_time=1))
+    await clock.advance(5)  # the gc timer fires while the fetch runs: the query is kept
+    assert client.get_query_state(("slow",)) is not None
+    api.gate.set()
+    await task
+    await clock.advance(2)
+    assert client.get_query_state(("slow",)) is None
+
+
+async def test_replacing_a_fetch_that_has_not_started_is_followed_not_leaked(client: QueryClient) -> None:
+    n = 0
+
+    async def fn(ctx: Any) -> Any:
+        nonlocal n
+        n += 1
+        return n
+
+    client.set_query_data(("k",), 0)
+    obs = client.observe(("k",), fn, enabled=False)
+    stop = obs.subscribe(lambda r: None)
+    results = await asyncio.gather(obs.refetch(), obs.refetch(), return_exceptions=True)
+    assert [r.data for r in results] == [1, 1]  # both follow the one fetch that ran
+    query = client.query_cache.find(("k",))
+    assert query is not None
+    t1 = asyncio.create_task(query.fetch(cancel_refetch=True))
+    t2 = asyncio.create_task(query.fetch(cancel_refetch=True))
+    assert await asyncio.gather(t1, t2) == [2, 2] and not t1.cancelled()
+    stop()

@@ -237,3 +237,27 @@ async def test_get_query_data_is_current_inside_an_earlier_watcher(client: Query
     peer.set_query_data(("early", 1), {"n": 2})
     client.replica.apply_update("early", peer.replica.get_update("early", sv))
     assert seen == [{"n": 1}, {"n": 2}]
+
+
+async def test_turning_throttle_off_still_delivers_the_trailing_change(client: QueryClient, clock: FakeClock) -> None:
+    client.set_query_data(("th",), 0)
+    obs = client.observe(("th",), enabled=False, throttle=1.0)
+    seen: list[Any] = []
+    stop = obs.subscribe(lambda r: seen.append(r.data))
+    client.set_query_data(("th",), 1)
+    client.set_query_data(("th",), 2)
+    obs.set_observer_options(throttle=None)
+    await clock.advance(5)
+    assert seen == [1, 2]
+    stop()
+
+
+async def test_enabling_a_mounted_observer_fetches(client: QueryClient, api: FakeAPI, clock: FakeClock) -> None:
+    obs = client.observe(("en",), api.fetch, enabled=False)
+    stop = obs.subscribe(lambda r: None)
+    await clock.settle()
+    assert api.calls == []
+    obs.set_observer_options(enabled=True)
+    await wait_for(lambda: obs.get_current_result().is_success, clock)
+    assert api.calls == [("en",)]
+    stop()

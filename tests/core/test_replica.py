@@ -260,3 +260,33 @@ def test_write_many_reports_only_changed_slots() -> None:
     seen.clear()
     assert r.write_many("e", {"x": {"n": 1}, "y": {"n": 20}, "z": {"n": 3}}) == 1
     assert seen == ["y"]
+
+
+def test_a_failing_listener_does_not_lose_the_update_for_the_others() -> None:
+    r, updates = make_recording()
+    seen: list[Origin] = []
+    r.watch("todos", ("1",), lambda o: 1 / 0)
+    r.watch("todos", ("1",), seen.append)
+    with pytest.raises(ZeroDivisionError):
+        r.write(("todos", 1), {"t": "a"})
+    assert r.read(("todos", 1)) == {"t": "a"}
+    assert [d for d, _, _ in updates] == ["todos"]  # sync and persistence still got it
+    assert seen == [LOCAL]  # and so did the other watcher
+    peer = Replica()
+    for d, u, _ in updates:
+        peer.apply_update(d, u)
+    assert peer.read(("todos", 1)) == {"t": "a"}
+
+
+def test_a_no_op_write_many_leaves_no_stale_bookkeeping() -> None:
+    from pycrdt import Map
+
+    r = Replica()
+    paths: list[list[tuple[object, ...]]] = []
+    r.on_change(lambda d, p, o: paths.append(p))
+    r.write_many("e", {"a": 1})
+    r.write_many("e", {"a": 1})  # nothing changes
+    doc = r.doc("e")
+    doc.get("root", type=Map)["b"] = 2  # a direct edit (reported at the Replica's next flush)
+    r.write_many("e", {"c": 3})
+    assert paths == [[("a",)], [("b",), ("c",)]]  # one flush reports both

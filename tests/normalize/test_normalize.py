@@ -304,3 +304,51 @@ async def test_optimistic_edit_by_key_of_a_normalized_query_is_a_typed_error() -
                                   optimistic=lambda tx, v: tx.merge(("todos", 1), v))
     assert client.get_query_data(("todos", 1)) == {"id": 1, "title": "a", "v": 1}
     await client.close()
+
+
+async def test_an_entity_stored_after_the_query_was_read_appears() -> None:
+    client = make_client()
+    await client.fetch_query(("late",), returning([{"id": 1, "title": "a", "v": 1}]), normalize=[todo])
+    obs = client.observe(("late",), normalize=[todo], enabled=False)
+    seen: list[Any] = []
+    stop = obs.subscribe(lambda r: seen.append(r.data))
+    client.replica.write(("late",), ["1", "2"])  # the ids arrive before entity 2 (sync order)
+    client.entities.write(todo, {"id": 2, "title": "b", "v": 1})
+    assert [t["id"] for t in obs.get_current_result().data] == [1, 2]
+    client.replica.write(("late-one",), "9")
+    one = client.observe(("late-one",), normalize=todo, enabled=False)
+    stop_one = one.subscribe(lambda r: None)
+    assert one.get_current_result().data is None
+    peer = make_client()  # entity 9 arrives from a peer, in a document this replica never had
+    other = EntityType("other")
+    peer.entities.write(other, {"id": 9, "title": "nine"})
+    client.replica.write(("late-other",), "9")
+    o3 = client.observe(("late-other",), normalize=other, enabled=False)
+    stop3 = o3.subscribe(lambda r: None)
+    client.replica.apply_update("entity:other", peer.replica.get_update("entity:other"))
+    assert o3.get_current_result().data == {"id": 9, "title": "nine"}
+    client.entities.write(todo, {"id": 9, "title": "nine", "v": 1})
+    assert one.get_current_result().data == {"id": 9, "title": "nine", "v": 1}
+    for s in (stop, stop_one, stop3):
+        s()
+
+
+async def test_set_query_data_on_a_normalized_key_survives_an_older_fetch() -> None:
+    client = make_client()
+    key = ("sq",)
+    await client.fetch_query(key, returning([{"id": 1, "done": False}]), normalize=[plain_todo])
+    gate = asyncio.Event()
+
+    async def slow(ctx: Any) -> Any:
+        await gate.wait()
+        return [{"id": 1, "done": False}]
+
+    task = asyncio.create_task(client.fetch_query(key, slow, normalize=[plain_todo]))
+    for _ in range(20):
+        if client.is_fetching():
+            break
+        await asyncio.sleep(0)
+    client.set_query_data(key, [{"id": 1, "done": True}])
+    gate.set()
+    await task
+    assert client.get_query_data(key) == [{"id": 1, "done": True}]

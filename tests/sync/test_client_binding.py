@@ -92,3 +92,25 @@ async def test_remote_updates_reach_exactly_the_affected_observers() -> None:
     for p in (pa, pb):
         await p.close()
     await relay.close()
+
+
+async def test_binding_made_during_an_entity_gc_window_subscribes_on_re_reference() -> None:
+    clock = FakeClock()
+    relay = MemoryRelay(clock=clock)
+    client = QueryClient(clock=clock)
+    todo = EntityType("todo", gc_time=10)
+    obs = client.observe(("todos",), returning([{"id": 1}]), normalize=[todo], gc_time=1)
+    stop = obs.subscribe(lambda r: None)
+    await until(clock, lambda: obs.get_current_result().is_success)
+    stop()
+    await clock.advance(1.5)  # the query is gone; entity:todo waits out its gc time
+    provider = SyncProvider(client.replica, relay.connect, clock=clock)
+    binding = bind_client(client, provider)
+    again = client.observe(("todos",), returning([{"id": 1}]), normalize=[todo])
+    stop2 = again.subscribe(lambda r: None)
+    await until(clock, lambda: again.get_current_result().is_success)
+    assert provider.subscriptions == {"todos", "entity:todo"}
+    stop2()
+    binding.close()
+    await provider.close()
+    await relay.close()
