@@ -62,6 +62,7 @@ class Query:
         self._writing = False
         self._destroyed = False
         self._fetch_started_at: float | None = None
+        self._gc_deferred = False
         self.state = self._initial_state()
         self._stop_watch = client.replica.watch(self.route.doc_id, self.route.path, self._on_replica_change)
 
@@ -197,8 +198,13 @@ class Query:
     def schedule_gc(self) -> None:
         self._clear_gc()
         gc_time = self.options.gc_time
-        if not math.isinf(gc_time):
+        if math.isinf(gc_time):
+            return
+        try:
             self._gc_timer = self.client.clock.call_later(max(0.0, gc_time), self._optional_remove)
+            self._gc_deferred = False
+        except RuntimeError:  # no running event loop (a synchronous set_query_data, say)
+            self._gc_deferred = True  # scheduled by the next fetch, or when an observer leaves
 
     def _clear_gc(self) -> None:
         if self._gc_timer is not None:
@@ -227,6 +233,8 @@ class Query:
     # -- fetching ----------------------------------------------------------------------------
     async def fetch(self, *, cancel_refetch: bool = False, meta: dict[str, Any] | None = None) -> Any:
         """Fetch (or join the fetch in flight) and return the stored data."""
+        if self._gc_deferred and not self.observers:
+            self.schedule_gc()
         if self.is_fetching():
             if cancel_refetch and self.state.has_data:
                 self.cancel(silent=True)

@@ -383,3 +383,11 @@ async def test_replacing_a_fetch_that_has_not_started_is_followed_not_leaked(cli
     t2 = asyncio.create_task(query.fetch(cancel_refetch=True))
     assert await asyncio.gather(t1, t2) == [2, 2] and not t1.cancelled()
     stop()
+
+
+def test_set_and_get_query_data_work_without_an_event_loop() -> None:
+    client = QueryClient()
+    client.set_query_data(("sync", 1), {"x": 1})
+    assert client.get_query_data(("sync", 1)) == {"x": 1}
+    client.set_query_data(("sync", 1), lambda old: {"x": old["x"] + 1})
+    assert client.get_query_data(("sync", 1)) == {"x": 2}
