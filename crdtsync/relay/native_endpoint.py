@@ -4,7 +4,9 @@ Driven by the sans-I/O :class:`~crdtsync.protocol.connection.Connection` (server
 
 1. ``Hello`` with a token -> ``Welcome`` (limits in ``info``), or a fatal ``unauthorized``.
 2. ``Subscribe(doc, sv)`` -> the room is joined (queued while it loads), then
-   ``SyncStep2(doc, missing)``, ``SyncStep1(doc, relay sv)`` and the awareness states.
+   ``SyncStep2(doc, missing)``, ``SyncStep1(doc, relay sv)`` and the awareness states. A join
+   that has to wait for a load runs in the background: frames for that document are held (in
+   order, at most ``max_queue``) until it is done; other documents are served meanwhile.
    No grant on the doc -> ``Error forbidden``; too many subscriptions -> ``limit_exceeded``;
    a failed load -> ``room_unavailable``. ``Unsubscribe`` leaves the room.
 3. ``Update``/``SyncStep2`` with ``seq > 0`` get ``Ack(doc, seq)`` once the store committed
@@ -17,6 +19,8 @@ Driven by the sans-I/O :class:`~crdtsync.protocol.connection.Connection` (server
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Hashable
 
@@ -59,6 +63,8 @@ class NativeSession:
         self.peer = peer
         self.conn = Connection(Role.SERVER, max_message_size=ctx.config.max_message_size)
         self.rooms: dict[str, Room] = {}
+        self._joining: dict[str, list[tuple[NativeMessage, bytes]]] = {}  # frames held while a room loads
+        self._join_tasks: set[asyncio.Task[None]] = set()
         self.claims: Claims | None = None
 
     @property
@@ -106,6 +112,11 @@ class NativeSession:
                     break
                 await self.handle(frame)
         finally:
+            for task in list(self._join_tasks):
+                task.cancel()
+            for task in list(self._join_tasks):
+                with contextlib.suppress(BaseException):
+                    await task
             for room in self.rooms.values():
                 self.ctx.rooms.leave(room, self)
             self.rooms.clear()
@@ -142,6 +153,23 @@ class NativeSession:
         if isinstance(ev, Hello):
             self._hello(ev)
             return
+        doc_id = getattr(ev, "doc_id", None)
+        pending = self._joining.get(doc_id) if doc_id is not None else None
+        if pending is not None:
+            # That document's room is still loading: keep its frames, in order, for later.
+            if len(pending) >= self.ctx.config.max_queue:
+                self._error(ErrorCode.LIMIT_EXCEEDED, "too many frames for a document still loading", doc_id)
+            else:
+                pending.append((ev, frame))
+            return
+        if isinstance(ev, Subscribe) and ev.doc_id not in self.rooms:
+            # Loading may take a while (a cold store): serve it in the background so this
+            # connection's other documents are not held up behind it.
+            self._joining[ev.doc_id] = []
+            task = asyncio.get_running_loop().create_task(self._join_then_replay(ev))
+            self._join_tasks.add(task)
+            task.add_done_callback(self._join_tasks.discard)
+            return
         if isinstance(ev, Subscribe):
             await self._subscribe(ev)
         elif isinstance(ev, Unsubscribe):
@@ -165,6 +193,22 @@ class NativeSession:
                 except InvalidAwarenessError as exc:
                     self._error(ErrorCode.BAD_FRAME, f"awareness rejected: {exc}", ev.doc_id)
         # Ping is answered by the Connection; Pong, Ack and client Errors need nothing
+
+    async def _join_then_replay(self, ev: Subscribe) -> None:
+        """Subscribe (awaiting the room's load), then dispatch the frames that arrived for that
+        document meanwhile, in order. Their handlers do not await, so nothing overtakes them."""
+        doc_id = ev.doc_id
+        try:
+            await self._subscribe(ev)
+            for queued, frame in self._joining.pop(doc_id, []):
+                await self._dispatch(queued, frame)
+        except Exception:
+            log.exception("internal error while joining", extra={"fields": {"peer": self.peer.id, "doc": doc_id}})
+            if self.conn.is_open:
+                self._error(ErrorCode.INTERNAL, "internal error", doc_id)
+        finally:
+            self._joining.pop(doc_id, None)
+            self._drain()
 
     def _hello(self, ev: Hello) -> None:
         try:
