@@ -55,7 +55,26 @@ def normalize(value: Any, shape: Any, out: list[tuple[EntityType, str, dict[str,
 
 
 EntityKey = tuple[str, str]  # (document id, entity id)
-Positions = dict[EntityKey, list[tuple[Any, ...]]]
+# Where each entity sits in a result: one path (the common case, kept as a bare tuple to save
+# memory on large lists) or a list of paths when it appears more than once.
+Positions = dict[EntityKey, Any]
+
+
+def add_position(positions: Positions, key: EntityKey, path: tuple[Any, ...]) -> None:
+    have = positions.get(key)
+    if have is None:
+        positions[key] = path
+    elif isinstance(have, list):
+        have.append(path)
+    else:
+        positions[key] = [have, path]
+
+
+def paths_of(positions: Positions, key: EntityKey) -> list[tuple[Any, ...]]:
+    have = positions.get(key)
+    if have is None:
+        return []
+    return have if isinstance(have, list) else [have]
 
 
 def denormalize(stored: Any, shape: Any, read: Callable[[EntityType, str], Any], refs: dict[EntityKey, EntityType],
@@ -74,7 +93,7 @@ def denormalize(stored: Any, shape: Any, read: Callable[[EntityType, str], Any],
         refs[key] = shape
         ent = read(shape, eid)
         if positions is not None and ent is not None:
-            positions.setdefault(key, []).append(path)
+            add_position(positions, key, path)
         if ent is None or not shape.relations or not isinstance(ent, dict):
             return ent
         return {k: denormalize(v, shape.relations[k], read, refs, positions, (*path, k))
@@ -121,7 +140,7 @@ def _entity_list(stored: list[Any], t: EntityType, read: Callable[[EntityType, s
         if ent is None:
             continue
         if positions is not None:
-            positions.setdefault(key, []).append((*path, len(out)))
+            add_position(positions, key, (*path, len(out)))
         out.append(ent)
     return out
 

@@ -35,7 +35,7 @@ from ..errors import InvalidValueError
 from ..origins import LOCAL, Origin
 from ..values import MISSING, decode
 from .entity import EntityType, is_newer_or_same
-from .shape import EntityKey, Positions, check_shape, denormalize, normalize, patch
+from .shape import EntityKey, Positions, check_shape, denormalize, normalize, patch, paths_of
 
 if TYPE_CHECKING:
     from ..cache.query import Query
@@ -52,7 +52,7 @@ class EntityStore:
         self.replica = replica
         self.clock = clock
         self._types: dict[str, EntityType] = {}
-        self._written_at: dict[tuple[str, str], float] = {}
+        self._written_at: dict[str, dict[str, float]] = {}  # type name -> entity id -> logical time
         self._cache: dict[EntityKey, Any] = {}  # decoded entities (None: not stored)
         self._entity_docs: set[str] = set()
         self._queries: dict[str, Query] = {}
@@ -173,7 +173,7 @@ class EntityStore:
         if current is None:
             raise KeyError(f"no {entity_type.name} {sid!r} is stored")
         new = {**current, **changes}
-        self._written_at[(entity_type.name, sid)] = self.tick()
+        self._written_at.setdefault(entity_type.name, {})[sid] = self.tick()
         self.replica.write_path(entity_type.doc_id(sid), (sid,), new, depth=entity_type.depth, origin=origin)
         return new
 
@@ -185,19 +185,20 @@ class EntityStore:
                 incoming, stored = t.version_of(ent), t.version_of(current)
                 if not is_newer_or_same(incoming, stored):
                     return False
-                last = self._written_at.get((t.name, eid))
+                last = self._written_at.get(t.name, {}).get(eid)
                 if incoming == stored and started_at is not None and last is not None and started_at < last:
                     return False  # the same version, fetched before a local edit: keep the edit
             if started_at is None:
-                self._written_at[(t.name, eid)] = self.tick()
+                self._written_at.setdefault(t.name, {})[eid] = self.tick()
             return True
+        written = self._written_at.setdefault(t.name, {})
         if started_at is None:  # a local write: a fetch already in flight must not undo it
-            self._written_at[(t.name, eid)] = self.tick()
+            written[eid] = self.tick()
             return True
-        last = self._written_at.get((t.name, eid))
+        last = written.get(eid)
         if last is not None and started_at < last:
             return False
-        self._written_at[(t.name, eid)] = started_at
+        written[eid] = started_at
         return True
 
     def _write_entities(self, found: list[tuple[EntityType, str, dict[str, Any]]], origin: Origin,
@@ -267,7 +268,7 @@ class EntityStore:
         changes: list[tuple[tuple[Any, ...], Any]] = []
         for key in keys:
             t = refs.get(key)
-            paths = positions.get(key)
+            paths = paths_of(positions, key)
             if t is None or t.relations or not paths:
                 return MISSING  # not in the result yet (it was missing when built): rebuild
             value = self._read_entity(t, key[1])
