@@ -38,7 +38,7 @@ from ..clock import Clock, TimerHandle
 from ..errors import FrameError, StorageError
 from ..protocol.awareness import AwarenessChange, AwarenessEntry, AwarenessRegistry, encode_awareness
 from ..storage.base import DocumentStore
-from ..storage.merge import EMPTY_UPDATE, merge
+from ..storage.merge import EMPTY_UPDATE, merge_batch
 from .config import RelayConfig
 from .metrics import RelayMetrics
 
@@ -296,7 +296,7 @@ class Room:
             self._flush_again = False
             if batch:
                 try:
-                    data = batch[0] if len(batch) == 1 else merge(batch, doc_id=self.doc_id)
+                    data = batch[0] if len(batch) == 1 else merge_batch(batch, doc_id=self.doc_id)
                     await self.store.append(self.doc_id, data)
                 except Exception as exc:
                     self.metrics.flush_errors.inc()
