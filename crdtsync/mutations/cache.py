@@ -38,7 +38,11 @@ class MutationCache(Subscribable[Callable[[MutationCacheEvent], None]]):
             del self._mutations[mutation.mutation_id]
             mutation.clear_gc()
             if mutation.scope is not None and self._scope_tail.get(mutation.scope) is mutation:
-                del self._scope_tail[mutation.scope]
+                earlier = mutation._prev  # settled early: earlier ones may still be running
+                if earlier is None:
+                    del self._scope_tail[mutation.scope]
+                else:
+                    self._scope_tail[mutation.scope] = earlier
             self._emit(MutationRemoved(mutation))
 
     def clear(self) -> None:
@@ -80,9 +84,12 @@ class MutationCache(Subscribable[Callable[[MutationCacheEvent], None]]):
         mutation.schedule_gc()
 
     def _join_scope(self, mutation: Mutation) -> Mutation | None:
-        """Record ``mutation`` as the last of its scope; return the one before it."""
+        """Record ``mutation`` as the last of its scope; return the nearest earlier one that
+        has not settled (a settled tail may have settled early, before its predecessors)."""
+        from .mutation import first_unsettled
+
         if mutation.scope is None:
             return None
         prev = self._scope_tail.get(mutation.scope)
         self._scope_tail[mutation.scope] = mutation
-        return prev if prev is not None and not prev.state.is_settled else None
+        return first_unsettled(prev)

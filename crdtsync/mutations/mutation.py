@@ -187,15 +187,14 @@ class Mutation:
             try:
                 if self._prev is not None:
                     await self._prev._mutated.wait()
-                if self._optimistic_error is not None:
-                    raise self._optimistic_error
-                if self.callbacks.on_mutate is not None:
+                if self._optimistic_error is None and self.callbacks.on_mutate is not None:
                     context = await call(self.callbacks.on_mutate, self.state.variables)
                     if context is not None:
                         self._dispatch(SetContext(context))
                 self._mutated.set()
-                if self._prev is not None:
-                    await self._prev.wait_settled()
+                await self._wait_scope()
+                if self._optimistic_error is not None:
+                    raise self._optimistic_error
                 data = await self._attempts()
             finally:
                 self._mutated.set()
@@ -211,6 +210,18 @@ class Mutation:
             await self._succeed(data)
         else:
             await self._fail(error)
+
+    async def _wait_scope(self) -> None:
+        """Wait until every earlier mutation of the scope has settled. A predecessor that
+        settled early (cancelled, or its optimistic function raised) has not waited for the
+        ones before it: its ``_prev`` still names them, so the walk goes on from there (a loop,
+        not recursion: a scope can hold many mutations). Once done, the chain is released."""
+        prev = self._prev
+        while prev is not None:
+            self._prev = prev
+            await prev.wait_settled()
+            prev = prev._prev  # None once prev itself had waited for its predecessors
+        self._prev = None
 
     async def wait_settled(self) -> None:
         """Wait until settled, whatever the outcome (never raises the mutation's error)."""
@@ -301,6 +312,9 @@ class Mutation:
         self._finish(None, error)
 
     def _finish(self, data: Any, error: BaseException | None) -> None:
+        # Settled before its predecessors (cancelled while waiting): keep only the nearest one
+        # still unsettled, for the later mutations of the scope to wait for.
+        self._prev = first_unsettled(self._prev)
         self._progress.set()
         if self._settled is not None and not self._settled.done():
             if error is None:
@@ -330,6 +344,13 @@ class Mutation:
         self._gc_timer = None
         if not self.observers and self.state.is_settled:
             self._rt.cache.remove(self)
+
+
+def first_unsettled(m: Mutation | None) -> Mutation | None:
+    """``m`` or the nearest earlier mutation of its scope that has not settled yet."""
+    while m is not None and m._settled is not None and m._settled.done():
+        m = m._prev
+    return m
 
 
 def _retrieve(fut: asyncio.Future[Any]) -> None:
