@@ -64,13 +64,21 @@ class RoomManager:
         if room.state is RoomState.FAILED and self.rooms.get(room.doc_id) is room:
             # forget it so a later join retries the load; it never wrote anything
             del self.rooms[room.doc_id]
+        elif room.state is RoomState.READY:
+            # every joiner may have gone while it loaded (a cancelled native join): unload it
+            # like any other idle room (a join cancels the timer)
+            self._arm_idle(room)
 
     async def join(self, doc_id: str, member: Member) -> Room:
         """The READY room for ``doc_id`` with ``member`` added. Joins during loading queue on
         the load. Raises RoomUnavailableError (load failed) or LimitExceededError (max_rooms)."""
         room = self._room(doc_id)
         if room.state is RoomState.LOADING:
-            await room.wait_ready()
+            try:
+                await room.wait_ready()
+            except asyncio.CancelledError:
+                self._arm_idle(room)  # the load may be done already; nobody else may join
+                raise
         if room.state is not RoomState.READY:
             raise room.error if isinstance(room.error, RoomUnavailableError) else RoomUnavailableError(
                 f"room {doc_id!r} is {room.state.value}"
@@ -81,6 +89,9 @@ class RoomManager:
     def leave(self, room: Room, member: Member) -> None:
         """Remove ``member``; the room is unloaded after ``idle_unload`` seconds without members."""
         room.leave(member)
+        self._arm_idle(room)
+
+    def _arm_idle(self, room: Room) -> None:
         if room.idle and room.state is RoomState.READY and room.idle_timer is None and not self.closed:
             room.idle_timer = self.clock.call_later(self.config.idle_unload, lambda: self._unload(room))
 

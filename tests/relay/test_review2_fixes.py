@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Hashable
+
+import pytest
 from pycrdt import Doc, Text
 
 from crdtsync.clock import FakeClock
 from crdtsync.relay.config import RelayConfig
 from crdtsync.relay.metrics import RelayMetrics
-from crdtsync.relay.room import Room
+from crdtsync.relay.room import FrameCache, Room, RoomState
+from crdtsync.relay.rooms import RoomManager
 from crdtsync.storage import MemoryStore
+
+from .stores import GatedStore
 
 
 def _history_and_deletes() -> tuple[bytes, list[bytes]]:
@@ -39,3 +46,67 @@ async def test_deletions_flushed_in_one_batch_are_stored() -> None:
     d.apply_update(state)
     assert str(d.get("t", type=Text)) == "hel"
 
+
+
+class _Member:
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    @property
+    def key(self) -> Hashable:
+        return self._key
+
+    def deliver_update(self, doc_id: str, update: bytes, frames: FrameCache) -> None:
+        pass
+
+    def deliver_awareness(self, doc_id: str, payload: bytes, frames: FrameCache) -> None:
+        pass
+
+
+async def test_room_whose_only_join_was_cancelled_during_load_is_unloaded() -> None:
+    clock = FakeClock()
+    store = GatedStore()
+    rooms = RoomManager(store=store, config=RelayConfig(port=0, idle_unload=5.0), clock=clock,
+                        metrics=RelayMetrics())
+    joining = asyncio.create_task(rooms.join("d", _Member("a")))
+    await asyncio.wait_for(store.loading.wait(), 5)
+    joining.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await joining
+    store.gate.set()
+    room = rooms.get("d")
+    assert room is not None
+    await asyncio.wait_for(_until(lambda: room.state is not RoomState.LOADING), 5)
+    await clock.settle()
+    assert room.idle_timer is not None
+    await clock.advance(5.5)
+    await asyncio.wait_for(_until(lambda: rooms.get("d") is None and not rooms._unloading), 5)
+    # a join while the timer runs keeps the room
+    joined = await rooms.join("e", _Member("b"))
+    assert joined.idle_timer is None
+    await rooms.close()
+
+
+async def test_join_cancelled_after_the_load_finished_arms_the_idle_timer() -> None:
+    clock = FakeClock()
+    store = GatedStore()
+    rooms = RoomManager(store=store, config=RelayConfig(port=0, idle_unload=5.0), clock=clock,
+                        metrics=RelayMetrics())
+    joining = asyncio.create_task(rooms.join("d", _Member("a")))
+    await asyncio.wait_for(store.loading.wait(), 5)
+    room = rooms.get("d")
+    assert room is not None
+    store.gate.set()
+    while room.state is RoomState.LOADING:  # the load resolves the future; the joiner has not run yet
+        await asyncio.sleep(0)
+    joining.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await joining
+    assert not room.members
+    assert room.idle_timer is not None
+    await rooms.close()
+
+
+async def _until(pred: Callable[[], bool]) -> None:
+    while not pred():
+        await asyncio.sleep(0)  # bounded by the caller's wait_for
