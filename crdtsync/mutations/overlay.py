@@ -116,7 +116,11 @@ class Overlay:
         # map access instead of committing one per access.
         with self.replica.batch(origin=origin), self.replica.edit(route.doc_id, origin=origin):
             node = self.replica.raw(route.doc_id, path)
-            changed = list(_changed_leaves(node, path, value, depth, claim))
+            doc_id = route.doc_id
+            # A field with pending edits is always written, even with the value on screen: the
+            # newer edit owns it (and a re-applied edit keeps the fields it owned).
+            changed = list(_changed_leaves(node, path, value, depth, claim,
+                                           lambda p: (doc_id, p) in self._stacks))
             if not changed:
                 return False
             shown = [(lp, lv, ld) for lp, lv, ld in changed
@@ -337,8 +341,11 @@ class Overlay:
         return out
 
 
-def _changed_leaves(node: Any, path: tuple[str, ...], value: Any, depth: int | None,
-                    claim: bool = False) -> Iterator[tuple[tuple[str, ...], Any, int | None]]:
+def _changed_leaves(node: Any, path: tuple[str, ...], value: Any, depth: int | None, claim: bool = False,
+                    tracked: Callable[[tuple[str, ...]], bool] | None = None,
+                    ) -> Iterator[tuple[tuple[str, ...], Any, int | None]]:
+    """The leaves under ``path`` that writing ``value`` changes; with ``claim`` every leaf
+    named, and always those ``tracked`` accepts (fields with pending edits)."""
     if isinstance(node, Map) and isinstance(value, Mapping) and (depth is None or depth > 0):
         nxt = None if depth is None else depth - 1
         for k in list(node.keys()):
@@ -346,9 +353,10 @@ def _changed_leaves(node: Any, path: tuple[str, ...], value: Any, depth: int | N
                 yield (*path, k), MISSING, nxt
         for k, v in value.items():
             child = node.get(k, MISSING)
-            yield from _changed_leaves(child, (*path, k), v, nxt, claim)
+            yield from _changed_leaves(child, (*path, k), v, nxt, claim, tracked)
         return
-    if not claim and node is not MISSING and not isinstance(node, Map) and strict_equal(decode(node), value):
+    if (not claim and node is not MISSING and not isinstance(node, Map) and strict_equal(decode(node), value)
+            and not (tracked is not None and tracked(path))):
         return
     yield path, value, depth
 
