@@ -123,10 +123,13 @@ class Mutation:
         self._prev = self._rt.cache._join_scope(self)
         paused = self._hold = self._hold or self._must_wait_network()
         self._dispatch(Pending(self.state.variables, paused, self._rt.client.clock.now()))
-        self._apply_optimistic(self.state.variables)
+        self._apply_optimistic(self.state.variables, replay=self.restored)
         self._task = loop.create_task(self._run())
 
-    def _apply_optimistic(self, variables: Any) -> None:
+    def _apply_optimistic(self, variables: Any, *, replay: bool = False) -> None:
+        """Run the optimistic function. ``replay``: it re-runs for a restored mutation (the
+        outbox after a restart, or hydrate); an error then only costs the optimistic edit (the
+        data it reads may not be loaded yet): the mutation itself still runs."""
         fn = self.options.optimistic
         if fn is None:
             return
@@ -142,7 +145,11 @@ class Mutation:
                 fn(tx, variables)
         except Exception as exc:
             self._rt.overlay.rollback(self.mutation_id)
-            self._optimistic_error = exc
+            if replay:
+                log.warning("mutation %s (%s): replaying its optimistic edit failed; it runs without it",
+                            self.mutation_id, self.idempotency_key, exc_info=True)
+            else:
+                self._optimistic_error = exc
 
     def _must_wait_network(self) -> bool:
         return self.options.network_mode is NetworkMode.ONLINE and not self._rt.client.online_manager.is_online()
