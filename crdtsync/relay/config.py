@@ -48,6 +48,9 @@ class RelayConfig:
     max_connections: int = 10_000
     #: documents a native connection may subscribe to at once.
     max_subscriptions: int = 1000
+    #: bytes of frames a native connection may have held for documents whose room is still
+    #: loading (besides at most ``max_queue`` frames per document); beyond it: limit_exceeded.
+    max_held_bytes: int = 8 << 20
     awareness: AwarenessLimits = field(default_factory=lambda: AwarenessLimits(max_payload_bytes=64 << 10))
     #: how long awareness states live without renewal (y-protocols: 30 s).
     awareness_timeout: float = 30.0
@@ -70,7 +73,7 @@ class RelayConfig:
         if self.secret is not None and len(self.secret) < 16:
             raise ValueError("secret must be at least 16 bytes")
         for name in ("max_message_size", "max_queue", "write_buffer", "burst", "max_rooms", "max_connections",
-                     "max_subscriptions"):
+                     "max_subscriptions", "max_held_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
         for name in ("rate", "awareness_timeout", "awareness_coalesce", "load_timeout",

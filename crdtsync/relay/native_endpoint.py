@@ -6,7 +6,8 @@ Driven by the sans-I/O :class:`~crdtsync.protocol.connection.Connection` (server
 2. ``Subscribe(doc, sv)`` -> the room is joined (queued while it loads), then
    ``SyncStep2(doc, missing)``, ``SyncStep1(doc, relay sv)`` and the awareness states. A join
    that has to wait for a load runs in the background: frames for that document are held (in
-   order, at most ``max_queue``) until it is done; other documents are served meanwhile.
+   order, at most ``max_queue`` frames per document and ``max_held_bytes`` bytes per
+   connection) until it is done; other documents are served meanwhile.
    No grant on the doc -> ``Error forbidden``; too many subscriptions -> ``limit_exceeded``;
    a failed load -> ``room_unavailable``. ``Unsubscribe`` leaves the room.
 3. ``Update``/``SyncStep2`` with ``seq > 0`` get ``Ack(doc, seq)`` once the store committed
@@ -64,6 +65,7 @@ class NativeSession:
         self.conn = Connection(Role.SERVER, max_message_size=ctx.config.max_message_size)
         self.rooms: dict[str, Room] = {}
         self._joining: dict[str, list[tuple[NativeMessage, bytes]]] = {}  # frames held while a room loads
+        self._held_bytes = 0  # total size of the frames in _joining
         self._join_tasks: set[asyncio.Task[None]] = set()
         self.claims: Claims | None = None
 
@@ -159,10 +161,17 @@ class NativeSession:
             # That document's room is still loading: keep its frames, in order, for later.
             if len(pending) >= self.ctx.config.max_queue:
                 self._error(ErrorCode.LIMIT_EXCEEDED, "too many frames for a document still loading", doc_id)
+            elif self._held_bytes + len(frame) > self.ctx.config.max_held_bytes:
+                self._error(ErrorCode.LIMIT_EXCEEDED, "too many bytes held for documents still loading", doc_id)
             else:
                 pending.append((ev, frame))
+                self._held_bytes += len(frame)
             return
         if isinstance(ev, Subscribe) and ev.doc_id not in self.rooms:
+            # Checked here, not after the join's await: documents still joining count too.
+            if len(self.rooms) + len(self._joining) >= self.ctx.config.max_subscriptions:
+                self._error(ErrorCode.LIMIT_EXCEEDED, "too many subscriptions on this connection", ev.doc_id)
+                return
             # Loading may take a while (a cold store): serve it in the background so this
             # connection's other documents are not held up behind it.
             self._joining[ev.doc_id] = []
@@ -200,14 +209,20 @@ class NativeSession:
         doc_id = ev.doc_id
         try:
             await self._subscribe(ev)
-            for queued, frame in self._joining.pop(doc_id, []):
+            held = self._joining.pop(doc_id, [])
+            self._held_bytes -= sum(len(frame) for _, frame in held)
+            for queued, frame in held:
+                if not self.conn.is_open or self.peer.closing:
+                    break  # the connection is going away: the rest would only be refused
                 await self._dispatch(queued, frame)
         except Exception:
             log.exception("internal error while joining", extra={"fields": {"peer": self.peer.id, "doc": doc_id}})
             if self.conn.is_open:
                 self._error(ErrorCode.INTERNAL, "internal error", doc_id)
         finally:
-            self._joining.pop(doc_id, None)
+            held = self._joining.pop(doc_id, None)
+            if held:
+                self._held_bytes -= sum(len(frame) for _, frame in held)
             self._drain()
 
     def _hello(self, ev: Hello) -> None:
