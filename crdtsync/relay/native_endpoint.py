@@ -220,7 +220,7 @@ class NativeSession:
             if self.conn.is_open:
                 self._error(ErrorCode.INTERNAL, "internal error", doc_id)
         finally:
-            held = self._joining.pop(doc_id, None)
+            held = self._joining.pop(doc_id, [])
             if held:
                 self._held_bytes -= sum(len(frame) for _, frame in held)
             self._drain()
