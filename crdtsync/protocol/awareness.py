@@ -85,9 +85,12 @@ class AwarenessLimits:
     max_payload_bytes: int = 256 * 1024
     max_clients: int = 1024
     max_depth: int = 32
+    #: client ids an :class:`AwarenessRegistry` keeps at once (live states and removal
+    #: markers); a payload that would add more is rejected (AwarenessTooLargeError).
+    max_registry_clients: int = 10_000
 
     def __post_init__(self) -> None:
-        for name in ("max_payload_bytes", "max_clients", "max_depth"):
+        for name in ("max_payload_bytes", "max_clients", "max_depth", "max_registry_clients"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
 
@@ -262,9 +265,11 @@ class AwarenessRegistry:
         return encode_awareness(live) if live else None
 
     def next_expiry(self) -> float | None:
-        """When (in ``clock`` time) the oldest live state expires, or None."""
-        times = [c.updated_at for c in self._clients.values() if c.state != NULL]
-        return min(times) + self.timeout if times else None
+        """When (in ``clock`` time) the oldest entry (a live state, or a removal marker to
+        forget) expires, or None when the registry is empty."""
+        if not self._clients:
+            return None
+        return min(c.updated_at for c in self._clients.values()) + self.timeout
 
     # -- changes ---------------------------------------------------------------------------
     def apply(self, payload: bytes, owner: Hashable) -> AwarenessChange:
@@ -277,7 +282,11 @@ class AwarenessRegistry:
     def apply_entries(
         self, entries: Sequence[AwarenessEntry], owner: Hashable, *, original: bytes | None = None
     ) -> AwarenessChange:
-        """Apply already-validated entries (``original``: their payload, reused when all apply)."""
+        """Apply already-validated entries (``original``: their payload, reused when all apply).
+
+        Raises :class:`AwarenessTooLargeError` (nothing applied) if the registry would hold
+        more than ``limits.max_registry_clients`` client ids."""
+        self._make_room(entries)
         now = self.clock()
         added: list[int] = []
         updated: list[int] = []
@@ -288,8 +297,8 @@ class AwarenessRegistry:
             cur = self._clients.get(e.client_id)
             if cur is None:
                 if e.removed:
-                    # Removing what we never saw: remember the clock, broadcast nothing.
-                    self._clients[e.client_id] = _Client(e.clock, NULL, now)
+                    # Removing what we never saw: nothing to do, nothing to remember (a later
+                    # state at an older clock would be a stale one we cannot tell apart anyway).
                     continue
                 self._clients[e.client_id] = _Client(e.clock, e.state, now)
                 self._own(e.client_id, owner)
@@ -323,6 +332,19 @@ class AwarenessRegistry:
         else:
             out = encode_awareness(applied)
         return AwarenessChange(tuple(added), tuple(updated), tuple(renewed), tuple(removed), out)
+
+    def _make_room(self, entries: Sequence[AwarenessEntry]) -> None:
+        new = {e.client_id for e in entries if not e.removed and e.client_id not in self._clients}
+        excess = len(self._clients) + len(new) - self.limits.max_registry_clients
+        if excess <= 0:
+            return
+        markers = sorted((c.updated_at, cid) for cid, c in self._clients.items() if c.state == NULL)
+        if len(markers) < excess:
+            raise AwarenessTooLargeError(
+                f"awareness registry is full ({self.limits.max_registry_clients} clients)"
+            )
+        for _, cid in markers[:excess]:  # forget the oldest removal markers first
+            del self._clients[cid]
 
     def remove_owner(self, owner: Hashable) -> bytes | None:
         """Forget connection ``owner``: its clients' states are removed. Returns the removal

@@ -210,6 +210,8 @@ class Room:
         self._renewed.intersection_update(self.awareness.states())
         if removal is not None:
             self._broadcast_awareness(removal, None)
+            if self._expire_timer is None:
+                self._schedule_expiry()  # the removal markers are forgotten on expiry
 
     # ---------------------------------------------------------------- document
 

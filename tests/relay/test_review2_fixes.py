@@ -9,6 +9,7 @@ import pytest
 from pycrdt import Doc, Text
 
 from crdtsync.clock import FakeClock
+from crdtsync.protocol.awareness import AwarenessEntry, encode_awareness
 from crdtsync.relay.config import RelayConfig
 from crdtsync.relay.metrics import RelayMetrics
 from crdtsync.relay.room import FrameCache, Room, RoomState
@@ -110,3 +111,22 @@ async def test_join_cancelled_after_the_load_finished_arms_the_idle_timer() -> N
 async def _until(pred: Callable[[], bool]) -> None:
     while not pred():
         await asyncio.sleep(0)  # bounded by the caller's wait_for
+
+
+async def test_awareness_removal_markers_of_a_room_expire() -> None:
+    clock = FakeClock()
+    store = MemoryStore()
+    room = Room("doc", store=store, config=RelayConfig(port=0, awareness_timeout=2.0), clock=clock,
+                metrics=RelayMetrics())
+    await room.load()
+    a = _Member("a")
+    room.join(a)
+    room.apply_awareness(encode_awareness([AwarenessEntry(7, 1, b'{"n":1}')]), a)
+    room.apply_awareness(encode_awareness([AwarenessEntry(i, 1, b"null") for i in range(100, 1100)]), a)
+    assert len(room.awareness._clients) == 1  # removals of unknown ids are not kept
+    room.leave(a)  # client 7 leaves a removal marker
+    assert len(room.awareness._clients) == 1 and len(room.awareness) == 0
+    await clock.advance(2.5)
+    assert len(room.awareness._clients) == 0
+    await room.close()
+    assert clock.pending_timers() == 0
