@@ -186,10 +186,32 @@ class Room:
             with contextlib.suppress(Exception):
                 await self._flush_task
         if self.state is RoomState.READY:
-            await self.flush()
+            await self._final_flush()
         if self.state is not RoomState.CLOSED:
             self._set_state(RoomState.CLOSED)
         self.members.clear()
+
+    async def _final_flush(self) -> None:
+        """Flush, retrying failed writes with backoff for up to ``shutdown_timeout`` seconds
+        (the room is going away: nothing else would retry them). Logs loudly if it gives up."""
+        deadline = self.clock.now() + self.config.shutdown_timeout
+        delay = 0.1
+        while True:
+            await self.flush()
+            if self._flush_timer is not None:  # a failed write armed the 1 s retry: ours instead
+                self._flush_timer.cancel()
+                self._flush_timer = None
+            if not (self._pending or self._durable) or self.state is not RoomState.READY:
+                return
+            remaining = deadline - self.clock.now()
+            if remaining <= 0:
+                log.error(
+                    "store write failed on close; pending updates are lost",
+                    extra={"fields": {"doc": self.doc_id, "updates": len(self._pending)}},
+                )
+                return
+            await self.clock.sleep(min(delay, remaining))
+            delay = min(delay * 2, 5.0)
 
     # ---------------------------------------------------------------- members
 

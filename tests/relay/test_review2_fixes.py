@@ -9,6 +9,7 @@ import pytest
 from pycrdt import Doc, Text
 
 from crdtsync.clock import FakeClock
+from crdtsync.errors import StorageError
 from crdtsync.protocol.awareness import AwarenessEntry, encode_awareness
 from crdtsync.relay.config import RelayConfig
 from crdtsync.relay.metrics import RelayMetrics
@@ -130,3 +131,79 @@ async def test_awareness_removal_markers_of_a_room_expire() -> None:
     assert len(room.awareness._clients) == 0
     await room.close()
     assert clock.pending_timers() == 0
+
+
+class _FlakyStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail = True
+        self.attempts = 0
+        self.attempted = asyncio.Event()
+
+    async def append(self, doc_id: str, update: bytes) -> None:
+        self.attempts += 1
+        self.attempted.set()
+        if self.fail:
+            raise StorageError("disk full (transient)")
+        await super().append(doc_id, update)
+
+
+async def test_close_keeps_retrying_a_failed_write_until_it_succeeds() -> None:
+    clock = FakeClock()
+    store = _FlakyStore()
+    room = Room("doc", store=store, config=RelayConfig(port=0, shutdown_timeout=30.0), clock=clock,
+                metrics=RelayMetrics())
+    await room.load()
+    history, _ = _history_and_deletes()
+    room.apply_update(history, None)
+    closing = asyncio.create_task(room.close())
+    await asyncio.wait_for(store.attempted.wait(), 5)
+    await clock.advance(3.0)
+    assert not closing.done()
+    assert store.attempts > 1
+    store.fail = False
+    await clock.advance(6.0)
+    await asyncio.wait_for(closing, 5)
+    assert room.state is RoomState.CLOSED
+    state = await store.load("doc")
+    assert state is not None
+    d: Doc = Doc()
+    d.apply_update(state)
+    assert str(d.get("t", type=Text)) == "hello"
+
+
+async def test_close_gives_up_after_the_shutdown_timeout(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    store = _FlakyStore()
+    room = Room("doc", store=store, config=RelayConfig(port=0, shutdown_timeout=5.0), clock=clock,
+                metrics=RelayMetrics())
+    await room.load()
+    room.apply_update(_history_and_deletes()[0], None)
+    closing = asyncio.create_task(room.close())
+    await asyncio.wait_for(store.attempted.wait(), 5)
+    await clock.advance(6.0)
+    await asyncio.wait_for(closing, 5)
+    assert room.state is RoomState.CLOSED
+    assert "pending updates are lost" in caplog.text
+    assert clock.pending_timers() == 0
+
+
+async def test_reload_waits_for_an_unload_that_is_still_retrying() -> None:
+    clock = FakeClock()
+    store = _FlakyStore()
+    rooms = RoomManager(store=store, config=RelayConfig(port=0, idle_unload=1.0), clock=clock,
+                        metrics=RelayMetrics())
+    a = _Member("a")
+    room = await rooms.join("doc", a)
+    room.apply_update(_history_and_deletes()[0], None)
+    rooms.leave(room, a)
+    await clock.advance(1.5)  # unloaded; its final flush keeps failing
+    assert rooms.get("doc") is None and "doc" in rooms._unloading
+    joining = asyncio.create_task(rooms.join("doc", _Member("b")))
+    await clock.advance(2.0)
+    assert not joining.done()
+    store.fail = False
+    await clock.advance(6.0)
+    again = await asyncio.wait_for(joining, 5)
+    assert str(again.doc.get("t", type=Text)) == "hello"
+    await rooms.close()
