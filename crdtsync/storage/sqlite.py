@@ -446,3 +446,6 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             self._state.counts.pop(doc_id, None)
             log.error("compaction of %r failed: %s", doc_id, exc)
+        except Exception:  # never let the writer thread die: every later write would hang
+            self._state.counts.pop(doc_id, None)
+            log.exception("compaction of %r failed unexpectedly", doc_id)
