@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..cache.options import NetworkMode
@@ -37,6 +37,7 @@ from .conflicts import default_is_conflict, version_conflict
 from .events import VersionConflictDetected
 from .optimistic import OptimisticTx
 from .options import Callbacks, MutationFunctionContext, MutationOptions
+from .overlay import Leaf
 from .state import (
     Continue,
     Error,
@@ -115,15 +116,17 @@ class Mutation:
             self._rt.cache._updated(self, action)
 
     # -- starting ----------------------------------------------------------------------------
-    def start(self) -> None:
-        """Apply the optimistic edit now and run the rest in a task (called by the runtime)."""
+    def start(self, bases: Mapping[Leaf, Any] | None = None) -> None:
+        """Apply the optimistic edit now and run the rest in a task (called by the runtime).
+        ``bases``: a restored mutation's stored field bases (see ``Overlay.seeding``)."""
         loop = asyncio.get_running_loop()
         self._settled = loop.create_future()
         self._settled.add_done_callback(_retrieve)
         self._prev = self._rt.cache._join_scope(self)
         paused = self._hold = self._hold or self._must_wait_network()
         self._dispatch(Pending(self.state.variables, paused, self._rt.client.clock.now()))
-        self._apply_optimistic(self.state.variables, replay=self.restored)
+        with self._rt.overlay.seeding(bases):
+            self._apply_optimistic(self.state.variables, replay=self.restored)
         self._task = loop.create_task(self._run())
 
     def _apply_optimistic(self, variables: Any, *, replay: bool = False) -> None:
@@ -296,7 +299,10 @@ class Mutation:
                 raise self._optimistic_error
 
     async def _succeed(self, data: Any) -> None:
+        leaves = self._rt.overlay.leaves(self.mutation_id)
         self._rt.overlay.settle(self.mutation_id)
+        if leaves:
+            self._rt.refresh_bases(leaves)  # this value is now the base under later edits
         self._rt.forget(self)
         st = self.state
         for cb in self.callbacks.on_success:
@@ -329,6 +335,7 @@ class Mutation:
             else:
                 self._settled.set_exception(error)
         self._rt.cache._settled(self)
+        self._rt.settled_key(self.idempotency_key)
 
     async def _safe(self, cb: Callable[..., Any], *args: Any) -> None:
         try:

@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS crdtsync_outbox (
     mutation_key TEXT NOT NULL,
     scope TEXT,
     variables BLOB NOT NULL,
-    submitted_at REAL NOT NULL
+    submitted_at REAL NOT NULL,
+    bases BLOB
 )
 """
 
@@ -48,6 +49,7 @@ class OutboxRecord:
     scope: str | None
     variables: Any
     submitted_at: float
+    bases: Any = None  # encoded field bases (overlay.encode_bases), None when not stored
 
 
 def pack_variables(variables: Any) -> bytes:
@@ -78,23 +80,28 @@ class Outbox:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.execute(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(crdtsync_outbox)")}
+            if "bases" not in columns:  # a file from before bases were stored: its rows have none
+                self._db.execute("ALTER TABLE crdtsync_outbox ADD COLUMN bases BLOB")
         except sqlite3.Error as exc:
             raise OutboxError(f"cannot open outbox {path!r}: {exc}") from exc
         self._closed = False
 
     def add(self, idempotency_key: str, mutation_key: QueryKey, scope: str | None, variables: Any,
-            submitted_at: float, *, commit: bool = True) -> int:
+            submitted_at: float, *, commit: bool = True, bases: Any = None) -> int:
         """Store a mutation; returns its sequence number. Committed on return, unless
         ``commit=False``: then it joins an open transaction that :meth:`commit` ends (group
         commit, used for the mutations of one ``client.batch()``)."""
         blob = pack_variables(variables)
+        bases_blob = None if bases is None else pack_variables(bases)
         try:
             if not commit and not self._db.in_transaction:
                 self._db.execute("BEGIN")
             cur = self._db.execute(
-                "INSERT INTO crdtsync_outbox (idempotency_key, mutation_key, scope, variables, submitted_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (idempotency_key, json.dumps(list(mutation_key), sort_keys=True), scope, blob, submitted_at),
+                "INSERT INTO crdtsync_outbox (idempotency_key, mutation_key, scope, variables, submitted_at, bases)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (idempotency_key, json.dumps(list(mutation_key), sort_keys=True), scope, blob, submitted_at,
+                 bases_blob),
             )
         except sqlite3.Error as exc:
             raise OutboxError(f"cannot store mutation {idempotency_key}: {exc}") from exc
@@ -110,6 +117,12 @@ class Outbox:
         blob = pack_variables(variables)
         self._run("UPDATE crdtsync_outbox SET variables = ? WHERE idempotency_key = ?", (blob, idempotency_key))
 
+    def set_bases(self, idempotency_key: str, bases: Any) -> None:
+        """Store the field bases of a mutation's optimistic edit (``overlay.encode_bases``), in
+        the open transaction when there is one."""
+        self._run("UPDATE crdtsync_outbox SET bases = ? WHERE idempotency_key = ?",
+                  (pack_variables(bases), idempotency_key))
+
     def remove(self, idempotency_key: str) -> None:
         """Forget a settled mutation."""
         self._run("DELETE FROM crdtsync_outbox WHERE idempotency_key = ?", (idempotency_key,))
@@ -118,18 +131,19 @@ class Outbox:
         """Every stored mutation, oldest first."""
         try:
             rows = self._db.execute(
-                "SELECT seq, idempotency_key, mutation_key, scope, variables, submitted_at"
+                "SELECT seq, idempotency_key, mutation_key, scope, variables, submitted_at, bases"
                 " FROM crdtsync_outbox ORDER BY seq"
             ).fetchall()
         except sqlite3.Error as exc:
             raise OutboxError(f"cannot read outbox: {exc}") from exc
         out = []
-        for seq, ikey, mkey, scope, blob, at in rows:
+        for seq, ikey, mkey, scope, blob, at, bases in rows:
             try:
                 key = normalize_key(json.loads(mkey))
             except (ValueError, TypeError) as exc:
                 raise OutboxError(f"outbox row {seq} has a malformed mutation key") from exc
-            out.append(OutboxRecord(int(seq), str(ikey), key, scope, unpack_variables(bytes(blob)), float(at)))
+            out.append(OutboxRecord(int(seq), str(ikey), key, scope, unpack_variables(bytes(blob)), float(at),
+                                    None if bases is None else unpack_variables(bytes(bases))))
         return out
 
     def __len__(self) -> int:

@@ -83,6 +83,7 @@ class Overlay:
         self._entries: dict[tuple[Leaf, int], _Entry] = {}
         self._replacing: int | None = None
         self._touched: set[Leaf] = set()
+        self._seeds: dict[Leaf, Any] = {}
 
     # -- inspection --------------------------------------------------------------------------
     def leaves(self, mutation_id: int) -> list[Leaf]:
@@ -102,6 +103,32 @@ class Overlay:
             return stack[-1].value
         return self._base.get(leaf, MISSING)
 
+    def bases_of(self, mutation_id: int) -> dict[Leaf, Any]:
+        """The base (value under every pending edit; MISSING: absent) of each field
+        ``mutation_id`` changed. Stored with a durable or dehydrated mutation, so a rollback
+        after a restart restores it (see :meth:`seeding`)."""
+        return {leaf: self._base.get(leaf, MISSING) for leaf in self._by_mutation.get(mutation_id, ())
+                if leaf in self._stacks}
+
+    def sharing(self, leaves: list[Leaf]) -> set[int]:
+        """The mutations with pending edits on any of ``leaves``."""
+        return {e.mutation_id for leaf in leaves for e in self._stacks.get(leaf, ())}
+
+    @contextlib.contextmanager
+    def seeding(self, bases: Mapping[Leaf, Any] | None) -> Iterator[None]:
+        """Replay a restored mutation's edit: a field it edits that has no pending edit yet takes
+        its base from ``bases`` (stored with the mutation) instead of the document, which may
+        already show the optimistic value (restored by a persister, or hydrated). Fields named
+        in ``bases`` are written even when the document already holds the value."""
+        if not bases:
+            yield
+            return
+        self._seeds = {leaf: v for leaf, v in bases.items() if leaf not in self._stacks}
+        try:
+            yield
+        finally:
+            self._seeds = {}
+
     # -- optimistic writes -------------------------------------------------------------------
     def write(self, mutation_id: int, key: QueryKey, route: Route, rel: tuple[str, ...], value: Any, *,
               claim: bool = False) -> bool:
@@ -120,7 +147,7 @@ class Overlay:
             # A field with pending edits is always written, even with the value on screen: the
             # newer edit owns it (and a re-applied edit keeps the fields it owned).
             changed = list(_changed_leaves(node, path, value, depth, claim,
-                                           lambda p: (doc_id, p) in self._stacks))
+                                           lambda p: (doc_id, p) in self._stacks or (doc_id, p) in self._seeds))
             if not changed:
                 return False
             shown = [(lp, lv, ld) for lp, lv, ld in changed
@@ -131,9 +158,9 @@ class Overlay:
 
     def delete(self, mutation_id: int, key: QueryKey, route: Route, rel: tuple[str, ...] = ()) -> bool:
         path = route.path + rel
-        if self.replica.read_path(route.doc_id, path) is MISSING:
-            return False
         leaf = (route.doc_id, path)
+        if self.replica.read_path(route.doc_id, path) is MISSING and leaf not in self._seeds:
+            return False
         if self._push(mutation_id, key, leaf, MISSING, route.depth):
             self._put(leaf, MISSING, route.depth, mutation_origin(mutation_id))
         return True
@@ -142,7 +169,7 @@ class Overlay:
         """Record an entry; True when it is the one on screen (so it must be written)."""
         stack = self._stacks.get(leaf)
         if stack is None:
-            self._base[leaf] = self.replica.read_path(*leaf)
+            self._base[leaf] = self._seeds.pop(leaf) if leaf in self._seeds else self.replica.read_path(*leaf)
             stack = self._stacks[leaf] = []
             self._watches[leaf] = self.replica.watch(leaf[0], leaf[1], self._watcher(leaf))
         existing = self._entries.get((leaf, mutation_id))
@@ -359,6 +386,27 @@ def _changed_leaves(node: Any, path: tuple[str, ...], value: Any, depth: int | N
             and not (tracked is not None and tracked(path))):
         return
     yield path, value, depth
+
+
+def encode_bases(bases: Mapping[Leaf, Any]) -> list[list[Any]]:
+    """``bases`` as JSON/msgpack-friendly lists: ``[doc_id, [path...], value]``, or
+    ``[doc_id, [path...]]`` for a field that was absent."""
+    return [[doc_id, list(path)] if v is MISSING else [doc_id, list(path), v] for (doc_id, path), v in bases.items()]
+
+
+def decode_bases(raw: Any) -> dict[Leaf, Any]:
+    """The inverse of :func:`encode_bases`; raises ValueError for malformed data."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, list):
+        raise ValueError("bases must be a list")
+    out: dict[Leaf, Any] = {}
+    for item in raw:
+        if not (isinstance(item, list) and len(item) in (2, 3) and isinstance(item[0], str)
+                and isinstance(item[1], list) and all(isinstance(seg, str) for seg in item[1])):
+            raise ValueError(f"malformed base {item!r}")
+        out[(item[0], tuple(item[1]))] = item[2] if len(item) == 3 else MISSING
+    return out
 
 
 def _get_rel(data: Any, rel: tuple[str, ...]) -> Any:

@@ -7,8 +7,10 @@ client's ``__init__`` needs no change; reach it through the client's methods.
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..cache.options import NetworkMode
@@ -21,10 +23,13 @@ from .filters import MutationFilters, as_mutation_filters
 from .mutation import Mutation
 from .options import CALLBACK_NAMES, Callbacks, MutationOptions, check_names
 from .outbox import Outbox, Synchronous, pack_variables
-from .overlay import Overlay
+from .overlay import Leaf, Overlay, decode_bases, encode_bases
 
 if TYPE_CHECKING:
     from ..cache.client import QueryClient
+
+log = logging.getLogger("crdtsync.mutations")
+SETTLED_KEYS = 10_000  # settled idempotency keys remembered (hydrate skips them)
 
 
 class MutationRuntime:
@@ -37,6 +42,7 @@ class MutationRuntime:
         self._defaults: list[tuple[QueryKey, dict[str, Any]]] = []
         self._policies: list[tuple[QueryKey, ConflictPolicy]] = []
         self._persisted: set[str] = set()
+        self._settled_keys: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._next_id = 0
         self._session = f"{client.random.getrandbits(128):032x}"
         self._resume_lock: asyncio.Lock | None = None
@@ -81,10 +87,12 @@ class MutationRuntime:
 
     # -- creating ----------------------------------------------------------------------------
     def build(self, variables: Any, options: dict[str, Any], *, extra: Callbacks | None = None,
-              restored_key: str | None = None, store_restored: bool = False) -> Mutation:
+              restored_key: str | None = None, store_restored: bool = False,
+              bases: Mapping[Leaf, Any] | None = None) -> Mutation:
         """Create and start a mutation. ``restored_key``: it resumes one made elsewhere (the
         outbox on restart, or hydrate); ``store_restored``: also write it to this client's
-        outbox, when it came from somewhere else than that outbox (hydrate)."""
+        outbox, when it came from somewhere else than that outbox (hydrate); ``bases``: the
+        restored mutation's stored field bases (what a rollback restores)."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -113,25 +121,64 @@ class MutationRuntime:
         ikey = restored_key or f"{self._session}-{mid}"
         mutation = Mutation(self, opts, callbacks, variables, mutation_id=mid, idempotency_key=ikey,
                             restored=restored_key is not None)
-        if restored_key is not None and store_restored and self.outbox is not None and opts.mutation_key is not None:
-            if all(rec.idempotency_key != ikey for rec in self.outbox.pending()):
-                self.outbox.add(ikey, opts.mutation_key, opts.scope, variables, self.client.clock.now())
+        outbox = self.outbox
+        record_bases = False
+        if restored_key is not None and store_restored and outbox is not None and opts.mutation_key is not None:
+            if all(rec.idempotency_key != ikey for rec in outbox.pending()):
+                outbox.add(ikey, opts.mutation_key, opts.scope, variables, self.client.clock.now(),
+                           bases=encode_bases(bases) if bases else None)
             self._persisted.add(ikey)
         elif restored_key is not None:
             self._persisted.add(ikey)
-        elif self.outbox is not None and opts.durable and opts.mutation_key is not None:
-            # Inside client.batch() the rows of all its mutations commit once, when it ends.
-            grouped = self.client.notify_manager.batching
-            self.outbox.add(ikey, opts.mutation_key, opts.scope, variables, self.client.clock.now(),
-                            commit=not grouped)
-            if grouped:
-                self.client.notify_manager.schedule(self.outbox, self.outbox.commit)
+        elif outbox is not None and opts.durable and opts.mutation_key is not None:
+            # The row and the bases of its optimistic edit commit together, after the edit; inside
+            # client.batch() the rows of all its mutations commit once, when it ends.
+            outbox.add(ikey, opts.mutation_key, opts.scope, variables, self.client.clock.now(), commit=False)
             self._persisted.add(ikey)
+            record_bases = True
         elif opts.durable and opts.mutation_key is not None:
             pack_variables(variables)  # fail early: a mutation that could not be persisted later
         self.cache.add(mutation)
-        mutation.start()
+        try:
+            mutation.start(bases)
+        finally:
+            if record_bases and outbox is not None:
+                own = self.overlay.bases_of(mid)
+                if own:
+                    outbox.set_bases(ikey, encode_bases(own))
+                if self.client.notify_manager.batching:
+                    self.client.notify_manager.schedule(outbox, outbox.commit)
+                else:
+                    outbox.commit()
         return mutation
+
+    def refresh_bases(self, leaves: list[Leaf]) -> None:
+        """The base of ``leaves`` changed (a mutation on them succeeded): store the new bases
+        with the durable mutations still pending on them."""
+        if self.outbox is None:
+            return
+        for mid in sorted(self.overlay.sharing(leaves)):
+            m = self.cache._mutations.get(mid)
+            if m is not None and m.idempotency_key in self._persisted:
+                self.outbox.set_bases(m.idempotency_key, encode_bases(self.overlay.bases_of(mid)))
+
+    def settled_key(self, idempotency_key: str) -> None:
+        """Remember a settled mutation's idempotency key (the last ``SETTLED_KEYS`` of them), so
+        hydrating a state that still carries it does not send it again."""
+        self._settled_keys[idempotency_key] = None
+        self._settled_keys.move_to_end(idempotency_key)
+        while len(self._settled_keys) > SETTLED_KEYS:
+            self._settled_keys.popitem(last=False)
+
+    def is_known(self, idempotency_key: str) -> bool:
+        """True when this client holds or has settled the mutation with ``idempotency_key``
+        (in its mutation cache, its outbox, or among the recently settled)."""
+        if idempotency_key in self._settled_keys:
+            return True
+        if any(m.idempotency_key == idempotency_key for m in self.cache.get_all()):
+            return True
+        return self.outbox is not None and any(rec.idempotency_key == idempotency_key
+                                               for rec in self.outbox.pending())
 
     def persist_variables(self, mutation: Mutation, variables: Any) -> None:
         if self.outbox is not None and mutation.idempotency_key in self._persisted:
@@ -148,11 +195,23 @@ class MutationRuntime:
             raise RuntimeError("this client already uses an outbox")
         self.outbox = outbox if isinstance(outbox, Outbox) else Outbox(outbox, synchronous=synchronous)
         restored = []
+        held = {m.idempotency_key for m in self.cache.get_all()}
         for rec in self.outbox.pending():
+            if rec.idempotency_key in held:  # already here (hydrated before the outbox was opened)
+                self._persisted.add(rec.idempotency_key)
+                continue
+            if rec.idempotency_key in self._settled_keys:  # settled meanwhile: the row is stale
+                self.outbox.remove(rec.idempotency_key)
+                continue
             opts: dict[str, Any] = {"mutation_key": rec.mutation_key}
             if rec.scope is not None:
                 opts["scope"] = rec.scope
-            restored.append(self.build(rec.variables, opts, restored_key=rec.idempotency_key))
+            try:
+                bases = decode_bases(rec.bases)
+            except ValueError:
+                log.warning("outbox row %s: malformed field bases ignored", rec.seq)
+                bases = {}
+            restored.append(self.build(rec.variables, opts, restored_key=rec.idempotency_key, bases=bases))
         return restored
 
     # -- pausing -----------------------------------------------------------------------------

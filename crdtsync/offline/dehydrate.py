@@ -29,8 +29,8 @@ mutations]``. :func:`hydrate` validates everything before applying anything and 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -39,6 +39,7 @@ from pycrdt import Doc
 from ..cache.filters import QueryFilters
 from ..errors import CorruptStoreError, CrdtsyncError, HydrationError
 from ..keys import QueryKey, normalize_key
+from ..mutations.overlay import Leaf, decode_bases, encode_bases
 from ..origins import Origin, OriginKind
 from . import meta as meta_mod
 
@@ -61,6 +62,7 @@ class PausedMutation:
     scope: str | None
     variables: Any
     submitted_at: float
+    bases: Mapping[Leaf, Any] = field(default_factory=dict)  # what a rollback restores, per field
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +107,8 @@ def dehydrate(
             if _paused(m):
                 assert m.mutation_key is not None
                 mutations.append([m.idempotency_key, list(m.mutation_key), m.scope, m.state.variables,
-                                  m.state.submitted_at])
+                                  m.state.submitted_at,
+                                  encode_bases(client.mutations.overlay.bases_of(m.mutation_id))])
     try:
         return bytes(msgpack.packb([MAGIC, VERSION, docs, meta_mod.pack(metas), mutations], use_bin_type=True))
     except (TypeError, ValueError, OverflowError) as exc:
@@ -145,7 +148,8 @@ def decode(data: bytes) -> DehydratedState:
             ikey, key, scope, variables, at = item[:5]
             if not isinstance(ikey, str) or not (scope is None or isinstance(scope, str)):
                 raise TypeError("bad idempotency key or scope")
-            mutations.append(PausedMutation(ikey, normalize_key(key), scope, variables, float(at)))
+            bases = decode_bases(item[5] if len(item) > 5 else None)  # absent in older blobs
+            mutations.append(PausedMutation(ikey, normalize_key(key), scope, variables, float(at), bases))
         except (TypeError, ValueError, CrdtsyncError) as exc:
             raise HydrationError(f"a dehydrated mutation is malformed: {exc}") from exc
     return DehydratedState(docs, metas, mutations)
@@ -164,15 +168,16 @@ def hydrate(client: QueryClient, data: bytes | DehydratedState) -> HydrateReport
         restored = meta_mod.restore(client, state.queries, only_newer=True)
     added = skipped = 0
     if state.mutations:
-        known = {m.idempotency_key for m in client.mutation_cache.get_all()}
+        runtime = client.mutations
         for pm in state.mutations:
-            if pm.idempotency_key in known:
+            # held (cache or outbox) or recently settled here: never sent twice
+            if runtime.is_known(pm.idempotency_key):
                 skipped += 1
                 continue
             opts: dict[str, Any] = {"mutation_key": pm.mutation_key}
             if pm.scope is not None:
                 opts["scope"] = pm.scope
-            client.mutations.build(pm.variables, opts, restored_key=pm.idempotency_key, store_restored=True)
-            known.add(pm.idempotency_key)
+            runtime.build(pm.variables, opts, restored_key=pm.idempotency_key, store_restored=True,
+                          bases=pm.bases)
             added += 1
     return HydrateReport(len(state.docs), len(restored), added, skipped)

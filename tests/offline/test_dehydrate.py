@@ -184,3 +184,86 @@ async def test_hydrated_paused_mutations_are_written_to_the_durable_outbox(tmp_p
     assert [r.idempotency_key for r in resumed] == [m.idempotency_key]
     await a.close()
     await c.close()
+
+
+def _merge_title(tx: Any, v: Any) -> None:
+    tx.merge(("todos", 1), {"title": v["title"]})
+
+
+def _paused_rename() -> tuple[QueryClient, bytes]:
+    src = QueryClient(clock=FakeClock())
+    src.set_query_data(("todos", 1), {"title": "old"})
+    src.online_manager.set_online(False)
+    src.mutate({"title": "new"}, mutation_key=("todos", "rename"), optimistic=_merge_title)
+    return src, dehydrate(src)
+
+
+async def test_hydrated_mutation_rolls_back_to_the_base_it_carried() -> None:
+    src, blob = _paused_rename()
+    assert decode(blob).mutations[0].bases == {("todos", ("1", "title")): "old"}
+
+    async def reject(v: Any, *rest: Any) -> Any:
+        raise RuntimeError("rejected")
+
+    dst = QueryClient(clock=FakeClock())
+    dst.set_mutation_defaults(("todos", "rename"), mutation_fn=reject, optimistic=_merge_title)
+    hydrate(dst, blob)
+    [m] = dst.mutation_cache.get_all()
+    assert dst.get_query_data(("todos", 1)) == {"title": "new"}
+    await dst.resume_paused_mutations()
+    with pytest.raises(RuntimeError):
+        await m.result()
+    assert dst.get_query_data(("todos", 1)) == {"title": "old"}
+    await src.close_mutations()
+    await dst.close_mutations()
+
+
+async def test_blob_without_bases_still_hydrates() -> None:
+    src, blob = _paused_rename()
+    raw = msgpack.unpackb(blob, raw=False)
+    raw[4] = [item[:5] for item in raw[4]]  # as written before bases were carried
+    [pm] = decode(msgpack.packb(raw, use_bin_type=True)).mutations
+    assert pm.bases == {}
+    await src.close_mutations()
+
+
+async def test_settled_and_collected_mutation_is_not_hydrated_again() -> None:
+    src, blob = _paused_rename()
+    calls: list[Any] = []
+
+    async def put(v: Any, *rest: Any) -> Any:
+        calls.append(v)
+        return v
+
+    clock = FakeClock()
+    dst = QueryClient(clock=clock)
+    dst.set_mutation_defaults(("todos", "rename"), mutation_fn=put, optimistic=_merge_title)
+    assert hydrate(dst, blob).mutations == 1
+    await dst.resume_paused_mutations()
+    [m] = dst.mutation_cache.get_all()
+    await m.result()
+    await clock.advance(m.options.gc_time + 1)
+    assert dst.mutation_cache.get_all() == []
+    again = hydrate(dst, blob)
+    assert (again.mutations, again.skipped_mutations) == (0, 1)
+    await dst.resume_paused_mutations()
+    assert len(calls) == 1
+    await src.close_mutations()
+    await dst.close_mutations()
+
+
+async def test_outbox_opened_after_hydrate_does_not_build_the_mutation_twice(tmp_path: Any) -> None:
+    src, blob = _paused_rename()
+    ob = str(tmp_path / "outbox.sqlite3")
+    first = QueryClient(clock=FakeClock())
+    first.online_manager.set_online(False)
+    first.use_outbox(ob)
+    hydrate(first, blob)  # the row is in the outbox file
+    await first.close_mutations()
+    dst = QueryClient(clock=FakeClock())
+    dst.online_manager.set_online(False)
+    hydrate(dst, blob)
+    assert dst.use_outbox(ob) == []
+    assert len(dst.mutation_cache.get_all()) == 1
+    await src.close_mutations()
+    await dst.close_mutations()
