@@ -17,13 +17,17 @@ What is exported:
   document is exported whole, since an update is per document);
 - the metadata of the selected queries that ``should_dehydrate_query`` accepts (successful
   ones by default);
-- paused mutations (``include_mutations``): key, scope, variables and idempotency key. Hydrate
-  recreates them paused, with their optimistic edits, through the mutation runtime; one whose
-  idempotency key the target already holds is skipped, so nothing is sent twice. Resume them
-  with ``await client.resume_paused_mutations()``.
+- paused mutations (``include_mutations``): key, scope, variables, idempotency key and the
+  base of each field their optimistic edit changed (what a rollback restores: the hydrated
+  documents already show the optimistic values). Hydrate recreates them paused, with their
+  optimistic edits, through the mutation runtime; one whose idempotency key the target holds
+  (mutation cache or outbox) or settled recently is skipped, so nothing is sent twice. Resume
+  them with ``await client.resume_paused_mutations()``.
 
 The format is one msgpack array: ``["crdtsync-dehydrated", 1, {doc_id: update}, queries,
-mutations]``. :func:`hydrate` validates everything before applying anything and raises
+mutations]``; a mutation is ``[idempotency_key, key, scope, variables, submitted_at, bases]``
+(``bases`` as ``crdtsync.mutations.overlay.encode_bases``; absent in older blobs).
+:func:`hydrate` validates everything before applying anything and raises
 :class:`~crdtsync.errors.HydrationError` for bad bytes.
 """
 
