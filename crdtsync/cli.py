@@ -45,8 +45,22 @@ def main() -> None:
 @click.option("--max-rooms", default=10_000, show_default=True, type=int)
 @click.option("--max-connections", default=10_000, show_default=True, type=int)
 @click.option("--max-subscriptions", default=1000, show_default=True, type=int)
+@click.option("--max-held-bytes", default=8 << 20, show_default=True, type=int,
+              help="Bytes held per connection for documents still loading.")
+@click.option("--write-buffer", default=64 << 10, show_default=True, type=int,
+              help="Socket buffer above which frames queue (see --max-queue).")
 @click.option("--awareness-max-bytes", default=64 << 10, show_default=True, type=int)
 @click.option("--awareness-max-depth", default=32, show_default=True, type=int)
+@click.option("--awareness-max-clients", default=1024, show_default=True, type=int,
+              help="Client states in one awareness message.")
+@click.option("--awareness-max-registry", default=10_000, show_default=True, type=int,
+              help="Client states (and removal markers) a room keeps.")
+@click.option("--awareness-timeout", default=30.0, show_default=True, type=float,
+              help="Seconds an awareness state lives without renewal.")
+@click.option("--load-timeout", default=30.0, show_default=True, type=float, help="Seconds before a load fails.")
+@click.option("--ping-interval", default=30.0, show_default=True, type=float, help="Keepalive ping (0: off).")
+@click.option("--shutdown-timeout", default=30.0, show_default=True, type=float,
+              help="Seconds SIGTERM waits for rooms to flush.")
 @click.option("--idle-unload", default=30.0, show_default=True, type=float, help="Seconds before an idle room unloads.")
 @click.option("--flush-delay", default=0.2, show_default=True, type=float, help="y-websocket durability (<= 1 s).")
 @click.option("--compact-updates", default=500, show_default=True, type=int, help="Compact a log past N updates.")
@@ -79,11 +93,20 @@ def relay(**opts: Any) -> None:
             max_rooms=opts["max_rooms"],
             max_connections=opts["max_connections"],
             max_subscriptions=opts["max_subscriptions"],
+            max_held_bytes=opts["max_held_bytes"],
+            write_buffer=opts["write_buffer"],
             awareness=AwarenessLimits(
-                max_payload_bytes=opts["awareness_max_bytes"], max_depth=opts["awareness_max_depth"]
+                max_payload_bytes=opts["awareness_max_bytes"],
+                max_depth=opts["awareness_max_depth"],
+                max_clients=opts["awareness_max_clients"],
+                max_registry_clients=opts["awareness_max_registry"],
             ),
+            awareness_timeout=opts["awareness_timeout"],
             idle_unload=opts["idle_unload"],
             flush_delay=opts["flush_delay"],
+            load_timeout=opts["load_timeout"],
+            ping_interval=opts["ping_interval"] or None,
+            shutdown_timeout=opts["shutdown_timeout"],
         )
         config.check_bind()
         policy = CompactionPolicy(max_log_updates=opts["compact_updates"], max_log_bytes=opts["compact_bytes"])

@@ -70,3 +70,10 @@ def test_relay_refuses_public_bind_without_secret() -> None:
 def test_relay_rejects_bad_limits() -> None:
     result = CliRunner().invoke(main, ["relay", "--store", "memory:", "--flush-delay", "5"])
     assert result.exit_code != 0
+
+
+def test_every_new_limit_flag_is_validated() -> None:
+    for flag, field in (("--max-held-bytes", "max_held_bytes"), ("--awareness-max-registry", "max_registry_clients"),
+                        ("--awareness-max-clients", "max_clients"), ("--write-buffer", "write_buffer")):
+        result = CliRunner().invoke(main, ["relay", "--store", "memory:", flag, "0"])
+        assert result.exit_code == 2 and f"{field} must be" in result.output, flag
