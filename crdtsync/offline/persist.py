@@ -128,8 +128,15 @@ class ReplicaPersister:
     async def open(self) -> RestoreReport:
         """Open the file, restore what it holds, start writing changes. Never raises for a
         bad file (see :class:`RestoreReport`)."""
+        # What the replica already holds (a hydrate, a fetch, a channel join before open) was
+        # never seen by _on_update: write it with the first flush, or it would be lost on restart.
+        held = {doc_id: self.replica.get_update(doc_id) for doc_id in self.replica.doc_ids()}
         report = await self._open_and_restore()
         self._unsubs.append(self.replica.on_update(self._on_update))
+        if self.store is not None:
+            for doc_id, state in held.items():
+                if state not in (b"\x00\x00", b"\x00\x00\x00"):
+                    self._pending.setdefault(doc_id, []).insert(0, state)
         if self.client is not None:
             self._unsubs.append(self.client.query_cache.subscribe(self._on_cache_event))
         if self.store is not None:

@@ -147,7 +147,7 @@ class SyncSession:
 
     def _apply(self, doc_id: str, update: bytes) -> None:
         try:
-            self.replica.apply_update(doc_id, update, origin=self.origin)
+            self.replica.apply_update(doc_id, update, origin=self.origin, raise_listener_errors=False)
         except Exception as exc:  # pycrdt raises on an update that does not decode
             self._fail(ErrorCode.BAD_UPDATE, f"update for {doc_id!r} does not apply: {exc}")
             return

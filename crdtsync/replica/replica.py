@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import json
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ from ..values import MISSING, check_value, decode, encode_plain, strict_equal
 from .routing import Route, Router
 
 ROOT_NAME = "root"
+log = logging.getLogger("crdtsync.replica")
 
 WatchCallback = Callable[[Origin], None]
 UpdateCallback = Callable[[str, bytes, Origin], None]
@@ -327,11 +329,24 @@ class Replica:
             self._flush()
 
     # -- sync --------------------------------------------------------------------------------
-    def apply_update(self, doc_id: str, update: bytes, *, origin: Origin = REMOTE) -> None:
-        """Merge a binary Yjs update into ``doc_id``. Listeners see it tagged ``origin``."""
-        with self._transaction(doc_id, origin) as st:
-            self._untracked.add(doc_id)
-            st.doc.apply_update(update)
+    def apply_update(self, doc_id: str, update: bytes, *, origin: Origin = REMOTE,
+                     raise_listener_errors: bool = True) -> None:
+        """Merge a binary Yjs update into ``doc_id``. Listeners see it tagged ``origin``.
+
+        Bytes that do not decode raise (the document is unchanged). When a listener fails after
+        the update was applied, its error is raised too, unless ``raise_listener_errors`` is
+        False: then it is logged, as sync providers want (the peer did nothing wrong)."""
+        applied = False
+        try:
+            with self._transaction(doc_id, origin) as st:
+                self._untracked.add(doc_id)
+                st.doc.apply_update(update)
+                applied = True
+        except Exception:
+            if applied and not raise_listener_errors:
+                log.exception("a listener failed on an update of %r (the update is applied)", doc_id)
+                return
+            raise
 
     def get_update(self, doc_id: str, state_vector: bytes | None = None) -> bytes:
         """The update that brings a peer at ``state_vector`` (None: empty) up to date."""

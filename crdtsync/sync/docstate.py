@@ -16,7 +16,8 @@ __all__ = ["DocSync"]
 @dataclass(eq=False)
 class DocSync:
     doc_id: str
-    wanted: bool = False  # subscribed by the application (or retained)
+    wanted: bool = False  # subscribed (explicitly, or while retained)
+    explicit: bool = False  # subscribe() was called (and not undone by unsubscribe())
     refs: int = 0  # retain() holders
     gc_timer: TimerHandle | None = None  # pending unsubscribe after the last release
     retry_timer: TimerHandle | None = None  # pending resubscribe after room_unavailable

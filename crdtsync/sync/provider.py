@@ -198,7 +198,12 @@ class SyncProvider:
         return frozenset(d.doc_id for d in self._docs.values() if d.wanted)
 
     def subscribe(self, doc_id: str) -> None:
-        """Sync ``doc_id`` from now on (and after every reconnect)."""
+        """Sync ``doc_id`` from now on (and after every reconnect), until :meth:`unsubscribe`;
+        releasing a :meth:`retain` does not undo it."""
+        self._doc(doc_id).explicit = True
+        self._want(doc_id)
+
+    def _want(self, doc_id: str) -> None:
         d = self._doc(doc_id)
         if d.gc_timer is not None:
             d.gc_timer.cancel()
@@ -211,6 +216,12 @@ class SyncProvider:
 
     def unsubscribe(self, doc_id: str) -> None:
         """Stop syncing ``doc_id``. Local edits stay local until it is subscribed again."""
+        d = self._docs.get(doc_id)
+        if d is not None:
+            d.explicit = False
+        self._drop(doc_id)
+
+    def _drop(self, doc_id: str) -> None:
         d = self._docs.get(doc_id)
         if d is None or not d.wanted:
             return
@@ -232,7 +243,7 @@ class SyncProvider:
         (an observer that comes back quickly does not cost a resync)."""
         d = self._doc(doc_id)
         d.refs += 1
-        self.subscribe(doc_id)
+        self._want(doc_id)
         released = False
 
         def release() -> None:
@@ -241,15 +252,15 @@ class SyncProvider:
                 return
             released = True
             d.refs -= 1
-            if d.refs == 0 and d.wanted and d.gc_timer is None and not self._closing:
+            if d.refs == 0 and not d.explicit and d.wanted and d.gc_timer is None and not self._closing:
                 d.gc_timer = self.clock.call_later(self.gc_time, lambda: self._gc(d))
 
         return release
 
     def _gc(self, d: DocSync) -> None:
         d.gc_timer = None
-        if d.refs == 0:
-            self.unsubscribe(d.doc_id)
+        if d.refs == 0 and not d.explicit:
+            self._drop(d.doc_id)
 
     def _doc(self, doc_id: str) -> DocSync:
         d = self._docs.get(doc_id)
@@ -558,7 +569,7 @@ class SyncProvider:
         if update == EMPTY_UPDATE:
             return
         try:
-            self.replica.apply_update(d.doc_id, update, origin=self.origin)
+            self.replica.apply_update(d.doc_id, update, origin=self.origin, raise_listener_errors=False)
         except CrdtsyncError:
             raise
         except Exception as exc:  # pycrdt refused the bytes: the relay sent garbage

@@ -74,6 +74,8 @@ class StatusStream:
         self._queues.add(q)
         try:
             yield self._current
+            if self._current.state is ConnectionState.CLOSED:
+                return
             while True:
                 status = await q.get()
                 yield status

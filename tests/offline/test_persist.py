@@ -268,3 +268,17 @@ def test_invalid_options() -> None:
         ReplicaPersister(Replica(), "x.db", throttle=-1)
     with pytest.raises(ValueError):
         ReplicaPersister(Replica(), "x.db", max_age=0)
+
+
+async def test_content_held_before_open_is_persisted(tmp_path: Path) -> None:
+    r = Replica()
+    r.write(("doc", "list"), {"a": 1})  # hydrated or synced before the persister opened
+    p = ReplicaPersister(r, tmp_path / "c.db", throttle=0.01)
+    await p.open()
+    r.write(("doc", "other"), 3)
+    await p.close()
+    r2 = Replica()
+    p2 = ReplicaPersister(r2, tmp_path / "c.db")
+    await p2.open()
+    assert r2.read(("doc", "list")) == {"a": 1} and r2.read(("doc", "other")) == 3
+    await p2.close()

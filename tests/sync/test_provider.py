@@ -497,3 +497,42 @@ async def test_unsubscribe_withdraws_presence_but_keeps_it_locally(
     assert a.awareness("d").local_state == {"n": "a"}
     a.subscribe("d")
     await until(clock, lambda: aid in b.awareness("d").states)
+
+
+async def test_release_of_a_retain_does_not_undo_an_explicit_subscribe(
+    make_provider: MakeProvider, relay: MemoryRelay, clock: FakeClock
+) -> None:
+    p = make_provider(gc_time=30)
+    await started(p, "todos")
+    release = p.retain("todos")  # an observer comes (bind_client) ...
+    release()  # ... and goes
+    await clock.advance(31)
+    assert p.subscriptions == {"todos"}
+    p.replica.write(("todos", "1"), "milk")
+    await until(clock, lambda: relay.content("todos") == {"1": "milk"})
+    p.unsubscribe("todos")
+    assert p.subscriptions == frozenset()
+
+
+async def test_a_failing_watcher_does_not_drop_the_connection(
+    make_provider: MakeProvider, relay: MemoryRelay, clock: FakeClock
+) -> None:
+    a, b = make_provider(), make_provider()
+    await started(a, "d")
+    await started(b, "d")
+    b.replica.watch("d", ("k",), lambda origin: 1 / 0)  # an application bug
+    statuses: list[str] = []
+    b.on_status(lambda s: statuses.append(s.state.value))
+    a.replica.write(("d", "k"), 1)
+    await until(clock, lambda: b.replica.read(("d", "k")) == 1)
+    a.replica.write(("d", "k"), 2)
+    await until(clock, lambda: b.replica.read(("d", "k")) == 2)
+    assert "offline" not in statuses and b.status.state is ConnectionState.CONNECTED
+
+
+async def test_statuses_started_after_close_ends(make_provider: MakeProvider) -> None:
+    p = make_provider()
+    await p.start()
+    await p.close()
+    seen = [s.state async for s in p.statuses()]
+    assert seen == [ConnectionState.CLOSED]
