@@ -203,12 +203,12 @@ class LocalChannel:
         if self._closed.is_set():
             return
         self._closed.set()
-        if self._stop_updates is not None:
-            self._stop_updates()
-        if self._leader_task is not None:
+        if self._leader_task is not None:  # first, so what it writes last (its relay status) still goes out
             self._leader_task.cancel()
             with contextlib.suppress(BaseException):
                 await self._leader_task
+        if self._stop_updates is not None:
+            self._stop_updates()
         if self._main is not None:
             self._main.cancel()
             with contextlib.suppress(BaseException):

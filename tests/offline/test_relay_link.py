@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,36 @@ async def test_followers_reach_the_relay_through_the_leader_and_back(tmp_path: P
         await a.close()
         await relay.stop()
 
+
+
+async def test_followers_hear_the_relay_go_away_when_the_leader_closes(tmp_path: Path) -> None:
+    relay = Relay(RelayConfig(port=0), MemoryStore())
+    await relay.start()
+    url = f"{relay.url}/v1"
+    ra, rb = Replica(), Replica()
+    a = LocalChannel("gone", ra, base_dir=tmp_path, leader_task=relay_leader_task(lambda r: SyncProvider(r, url)))
+    b = LocalChannel("gone", rb, base_dir=tmp_path)  # no leader task: it will not reconnect the relay
+    view: list[bool] = []
+    connected = asyncio.Event()
+
+    def record(value: bool) -> None:
+        view.append(value)
+        if value:
+            connected.set()
+
+    stop = follow_relay_status(rb, record)
+    try:
+        await a.start()
+        await a.wait_ready(5)
+        await b.start()
+        await b.wait_ready(5)
+        await asyncio.wait_for(connected.wait(), 5)
+        assert view[-1] is True
+        await a.close()
+        await b.wait_role(Role.LEADER, 2)
+        assert view[-1] is False
+    finally:
+        stop()
+        await b.close()
+        await a.close()
+        await relay.stop()
