@@ -23,6 +23,7 @@ import fnmatch
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -71,7 +72,14 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
 def _unb64(text: str) -> bytes:
+    # Strict: the lenient decoder drops unknown characters and accepts "+" and "/", so an
+    # altered token string would verify as the original (bad for revocation lists and logs).
+    if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
+        raise AuthError("token is not base64url")
     try:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError) as exc:

@@ -205,3 +205,16 @@ async def _wait_room(pred: object) -> None:
     assert callable(pred)
     while not pred():
         await asyncio.sleep(0)
+
+
+def test_an_altered_token_string_never_verifies() -> None:
+    tok = mint_token(SECRET, "x", [("*", "write")], expires=2e9)
+    body, sig = tok.split(".")
+    std_sig = sig.replace("-", "+").replace("_", "/")
+    variants = [tok + "!!!", body + "!." + sig, tok + "=", body + "." + sig + "A"]
+    if std_sig != sig:
+        variants.append(body + "." + std_sig)
+    for altered in variants:
+        with pytest.raises(AuthError):
+            verify_token(SECRET, altered, now=0)
+    assert verify_token(SECRET, tok, now=0).subject == "x"
