@@ -199,3 +199,10 @@ def replace_equal_deep(prev: Any, new: Any) -> Any:
             return prev
         return items
     return prev if strict_equal(prev, new) else new
+
+
+def is_pycrdt_panic(exc: BaseException) -> bool:
+    """True for the ``PanicException`` pycrdt (pyo3) raises when yrs panics. It derives from
+    ``BaseException``, so ``except Exception`` does not catch it; callers applying untrusted
+    bytes turn it into a typed error instead."""
+    return type(exc).__name__ == "PanicException"

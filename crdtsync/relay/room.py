@@ -39,6 +39,7 @@ from ..errors import FrameError, StorageError
 from ..protocol.awareness import AwarenessChange, AwarenessEntry, AwarenessRegistry, encode_awareness
 from ..storage.base import DocumentStore
 from ..storage.merge import EMPTY_UPDATE, merge_batch
+from ..values import is_pycrdt_panic
 from .config import RelayConfig
 from .metrics import RelayMetrics
 
@@ -270,7 +271,9 @@ class Room:
             return
         try:
             self.doc.apply_update(update)
-        except Exception as exc:
+        except BaseException as exc:  # pycrdt's PanicException is a BaseException
+            if not isinstance(exc, Exception) and not is_pycrdt_panic(exc):
+                raise
             raise FrameError(f"update does not decode: {exc}") from exc
         self.metrics.updates_in.inc()
         cache: FrameCache = frames if frames is not None else {}

@@ -29,9 +29,9 @@ from typing import Any
 
 from pycrdt import Array, Doc, Map, Subscription
 
-from ..errors import RoutingError
+from ..errors import FrameError, RoutingError
 from ..origins import LOCAL, REMOTE, Origin
-from ..values import MISSING, check_value, decode, encode_plain, strict_equal
+from ..values import MISSING, check_value, decode, encode_plain, is_pycrdt_panic, strict_equal
 from .routing import Route, Router
 
 ROOT_NAME = "root"
@@ -340,7 +340,12 @@ class Replica:
         try:
             with self._transaction(doc_id, origin) as st:
                 self._untracked.add(doc_id)
-                st.doc.apply_update(update)
+                try:
+                    st.doc.apply_update(update)
+                except BaseException as exc:
+                    if is_pycrdt_panic(exc):
+                        raise FrameError(f"pycrdt could not apply an update of {doc_id!r}: {exc}") from exc
+                    raise
                 applied = True
         except Exception:
             if applied and not raise_listener_errors:

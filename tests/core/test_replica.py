@@ -290,3 +290,27 @@ def test_a_no_op_write_many_leaves_no_stale_bookkeeping() -> None:
     doc.get("root", type=Map)["b"] = 2  # a direct edit (reported at the Replica's next flush)
     r.write_many("e", {"c": 3})
     assert paths == [[("a",)], [("b",), ("c",)]]  # one flush reports both
+
+
+class PanicException(BaseException):
+    """Stands in for pyo3's PanicException (what pycrdt raises when yrs panics)."""
+
+
+def test_a_pycrdt_panic_while_applying_becomes_a_typed_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pycrdt import Doc
+
+    from crdtsync.errors import FrameError
+
+    r = Replica()
+    r.write(("d", 1), "before")
+
+    def panic(self: object, update: bytes) -> None:
+        raise PanicException("called Option::unwrap() on a None value")
+
+    monkeypatch.setattr(Doc, "apply_update", panic)
+    with pytest.raises(FrameError):
+        r.apply_update("d", b"\x01\x02")
+    monkeypatch.undo()
+    assert r.read(("d", 1)) == "before"
+    r.write(("d", 1), "after")  # the replica still works
+    assert r.read(("d", 1)) == "after"

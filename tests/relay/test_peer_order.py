@@ -90,3 +90,28 @@ async def test_slow_consumer_is_closed_when_its_queue_is_full() -> None:
     assert peer.closing
     await peer.stop()
     assert closed and closed[0][0] == 1013
+
+
+async def test_a_pycrdt_panic_on_an_update_is_a_frame_error_for_the_room(monkeypatch: Any) -> None:
+    import pytest
+    from pycrdt import Doc
+
+    from crdtsync.clock import FakeClock
+    from crdtsync.errors import FrameError
+    from crdtsync.relay import RelayConfig
+    from crdtsync.relay.room import Room
+    from crdtsync.storage import MemoryStore
+
+    class PanicException(BaseException):  # what pyo3 raises when yrs panics
+        pass
+
+    room = Room("p", store=MemoryStore(), config=RelayConfig(), clock=FakeClock(), metrics=RelayMetrics())
+    await room.load()
+    assert room.ready
+
+    def panic(self: object, update: bytes) -> None:
+        raise PanicException("called Option::unwrap() on a None value")
+
+    monkeypatch.setattr(Doc, "apply_update", panic)
+    with pytest.raises(FrameError):
+        room.apply_update(b"\x01", None)
