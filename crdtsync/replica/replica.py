@@ -91,9 +91,6 @@ class Replica:
         self._batch_stack: contextlib.ExitStack | None = None
         self._batch_docs: set[str] = set()
         self._flushing = False
-        self._closed = False
-        self._txn_count = 0  # committed transactions that changed something
-        self._doc_versions: dict[str, int] = {}
         self._unload_listeners: list[DocCallback] = []
         self._change_listeners: list[ChangeCallback] = []
         self._own_paths: dict[str, list[tuple[Any, ...]]] = {}  # paths written by this class, per doc
@@ -154,8 +151,6 @@ class Replica:
                 self._pending_changes.append((doc_id, path, origin))
 
     def _on_txn(self, doc_id: str, event: Any) -> None:
-        self._txn_count += 1
-        self._doc_versions[doc_id] = self._doc_versions.get(doc_id, 0) + 1
         self._pending_updates.append((doc_id, bytes(event.update), self._origin))
 
     def route(self, key: Sequence[Any]) -> Route:
@@ -452,10 +447,6 @@ class Replica:
                 st.deep_sub.drop()
             st.deep_sub = None
 
-    def doc_version(self, doc_id: str) -> int:
-        """A counter that grows with every committed change to ``doc_id`` (for read caches)."""
-        return self._doc_versions.get(doc_id, 0)
-
     @property
     def in_batch(self) -> bool:
         """True inside :meth:`batch`, where changes are not committed yet."""
@@ -470,7 +461,6 @@ class Replica:
         self._drop_subs(st)
         st.by_first.clear()
         st.whole.clear()
-        self._doc_versions.pop(doc_id, None)
         self._own_paths.pop(doc_id, None)
         self._untracked.discard(doc_id)
         self._batch_docs.discard(doc_id)
@@ -488,7 +478,6 @@ class Replica:
         for st in self._docs.values():
             self._drop_subs(st)
         self._docs.clear()
-        self._closed = True
 
 
 # -- diff writes ---------------------------------------------------------------------------
