@@ -203,7 +203,8 @@ class QueryClient(MutationsMixin):
         if query is None and self.get_query_defaults(query_key).get("normalize") is not None:
             query = self._build(query_key, None, {})  # a normalized key reads through its shape
         if query is not None:
-            query.refresh()  # a watcher running before the query's own may ask mid-flush
+            if self.replica.flushing:  # a watcher that runs before the query's own may ask mid-flush
+                query.refresh()
             return query.state.data if query.state.has_data else None
         data = self.replica.read(query_key)
         return None if data is MISSING else data

@@ -448,6 +448,11 @@ class Replica:
             st.deep_sub = None
 
     @property
+    def flushing(self) -> bool:
+        """True while listeners of a committed change run (some may not have seen it yet)."""
+        return self._flushing
+
+    @property
     def in_batch(self) -> bool:
         """True inside :meth:`batch`, where changes are not committed yet."""
         return self._batch_depth > 0
