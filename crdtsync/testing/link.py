@@ -8,9 +8,12 @@ as bytes of a closed socket would be.
 
 A side numbers the writes it sends (``Update`` and ``SyncStep2`` carry ``seq``) per document,
 1, 2, 3..., and remembers which ledger writes each seq covers; the receiving side answers with
-a cumulative ``Ack(doc, n)`` once everything up to ``n`` is durable (a ``SyncStep2`` covers
-every lower seq, since it answers a full state vector). Numbering per document, not per
-connection, lets a receiver on a lossy link tell a gap from a write on another document.
+a cumulative ``Ack(doc, n)`` once everything up to ``n`` is durable *and integrated* (a
+``SyncStep2`` covers every lower seq, since it answers a full state vector). A frame stored
+while yrs keeps its update pending (an earlier update it depends on is missing) waits in
+:attr:`LinkSide.integrating` until a later update makes the document's state vector cover its
+writes, or forever. Numbering per document, not per connection, lets a receiver on a lossy
+link tell a gap from a write on another document.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ class LinkSide:
     step1_sent: set[str] = field(default_factory=set)
     next_seq: dict[str, int] = field(default_factory=dict)
     sent: dict[str, dict[int, tuple[int, ...]]] = field(default_factory=dict)  # doc -> seq -> write ids
+    # doc -> seq -> (is SyncStep2, write ids): stored here, but the writes are not integrated yet
+    integrating: dict[str, dict[int, tuple[bool, tuple[int, ...]]]] = field(default_factory=dict)
     durable: dict[str, dict[int, bool]] = field(default_factory=dict)  # doc -> seq -> is SyncStep2
     acked: dict[str, int] = field(default_factory=dict)  # doc -> last seq we acked
 
@@ -45,7 +50,7 @@ class LinkSide:
 
     def ack_point(self, doc_id: str) -> int:
         """The highest seq ``n`` on ``doc_id`` such that everything the other side sent with a seq
-        <= ``n`` is durable here; drops the entries it covers."""
+        <= ``n`` is durable and integrated here; drops the entries it covers."""
         durable = self.durable.get(doc_id, {})
         point = self.acked.get(doc_id, 0)
         point = max([point, *(s for s, step2 in durable.items() if step2)])
@@ -53,6 +58,9 @@ class LinkSide:
             point += 1
         for s in [s for s in durable if s <= point]:
             del durable[s]
+        waiting = self.integrating.get(doc_id, {})
+        for s in [s for s in waiting if s <= point]:
+            del waiting[s]  # covered by a later SyncStep2
         return point
 
     def take_acked(self, doc_id: str, upto: int) -> list[int]:

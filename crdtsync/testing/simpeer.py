@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ClientError, SimulationError
@@ -187,7 +187,8 @@ class SimPeer:
 
     def flush(self) -> None:
         """Persist the buffered updates now, then acknowledge, on each link, every write the
-        other side sent that is now durable here (cumulative ``Ack`` frames)."""
+        other side sent that is now durable and integrated here (cumulative ``Ack`` frames).
+        A stored frame whose writes yrs keeps pending waits for :meth:`_ack_integrated`."""
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
@@ -202,14 +203,49 @@ class SimPeer:
             if ref is not None:
                 side, generation, seq, step2 = ref
                 if side.generation == generation:
-                    side.durable.setdefault(doc_id, {})[seq] = step2
+                    side.integrating.setdefault(doc_id, {})[seq] = (step2, ids)
                     touched[(id(side), doc_id)] = side
         self.net._log("persist", self.name, detail=str(len(buffer)))
-        for (_, doc_id), side in touched.items():
-            point = side.ack_point(doc_id)
-            if point > side.acked.get(doc_id, 0) and side.conn.is_open and self.net._is_current(side):
-                side.acked[doc_id] = point
-                self.net._send(side, native.Ack(doc_id, point), ())
+        self._ack_integrated(touched.values())
+
+    # -- acknowledgements -------------------------------------------------------------------
+    def _missing(self, doc_id: str, write_ids: tuple[int, ...] | set[int]) -> set[int]:
+        """The writes among ``write_ids`` this replica holds but has not integrated: yrs keeps
+        an update pending while an update it depends on is missing, and the document's state
+        vector does not cover it until then."""
+        assert self.replica is not None
+        sv: dict[int, int] | None = None
+        out: set[int] = set()
+        for wid in write_ids:
+            record = self.net.writes.get(wid)
+            if record is None or record.end <= record.start:
+                continue  # nothing to integrate (a delete-only write)
+            if sv is None:
+                sv = decode_state_vector(self.replica.state_vector(doc_id))
+            if sv.get(record.client, 0) < record.end:
+                out.add(wid)
+        return out
+
+    def _ack_integrated(self, sides: Iterable[LinkSide], doc_id: str | None = None) -> None:
+        """Move every stored frame of ``sides`` whose writes are now integrated (on ``doc_id``,
+        or on every document) from ``integrating`` to ``durable``, then send each side the
+        cumulative ``Ack`` that allows. Called after a flush and after every remote update."""
+        for side in sides:
+            if not (side.conn.is_open and self.net._is_current(side)):
+                continue
+            docs = [doc_id] if doc_id is not None else list(side.integrating)
+            for doc in docs:
+                waiting = side.integrating.get(doc)
+                if not waiting:
+                    continue
+                for seq, (step2, ids) in list(waiting.items()):
+                    if not self._missing(doc, ids):
+                        del waiting[seq]
+                        side.durable.setdefault(doc, {})[seq] = step2
+                point = side.ack_point(doc)
+                if point > side.acked.get(doc, 0):
+                    side.acked[doc] = point
+                    self.net._send(side, native.Ack(doc, point), ())
 
     # -- the protocol -----------------------------------------------------------------------
     def _send_step1(self, side: LinkSide, doc_id: str) -> None:
@@ -240,7 +276,10 @@ class SimPeer:
             except Exception as exc:  # a state vector pycrdt refuses: typed error, no crash
                 self._bad_update(side, msg.doc_id, exc)
                 return
-            ids = tuple(sorted(self.known.get(msg.doc_id, ())))
+            # Claim only the writes integrated here: a pending one travels in the diff too
+            # (yrs encodes pending structs), but the other side cannot integrate it either.
+            known = self.known.get(msg.doc_id, set())
+            ids = tuple(sorted(known - self._missing(msg.doc_id, known)))
             self.net._send(side, native.SyncStep2(msg.doc_id, diff, side.seq(msg.doc_id, ids)), ids)
             if msg.doc_id not in side.step1_sent:  # a document we never offered: ask for it
                 self._send_step1(side, msg.doc_id)
@@ -253,6 +292,8 @@ class SimPeer:
             self.known.setdefault(msg.doc_id, set()).update(write_ids)
             ref = (side, side.generation, msg.seq, isinstance(msg, native.SyncStep2)) if msg.seq else None
             self._persist((msg.doc_id, msg.update, write_ids, ref))
+            # This update may have integrated frames stored earlier, from any link.
+            self._ack_integrated(self.net._open_sides(self.name), msg.doc_id)
         elif isinstance(msg, native.Ack):
             acked = side.take_acked(msg.doc_id, msg.seq)
             for wid in acked:
