@@ -295,14 +295,13 @@ class Mutation:
         if opts.optimistic is not None:
             with self._rt.overlay.replacing(self.mutation_id):
                 self._apply_optimistic(resolved)
+            self._rt.persist_bases(self)  # the new edit may own other fields
             if self._optimistic_error is not None:
                 raise self._optimistic_error
 
     async def _succeed(self, data: Any) -> None:
-        leaves = self._rt.overlay.leaves(self.mutation_id)
+        # This value is now the base under later edits: settle() stores it with them (outbox).
         self._rt.overlay.settle(self.mutation_id)
-        if leaves:
-            self._rt.refresh_bases(leaves)  # this value is now the base under later edits
         self._rt.forget(self)
         st = self.state
         for cb in self.callbacks.on_success:

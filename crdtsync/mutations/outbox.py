@@ -8,6 +8,10 @@ in order, each exactly once per process lifetime. A crash after the server appli
 but before its row was deleted resends it with the same idempotency key, so a server that
 deduplicates on that key applies it exactly once.
 
+Each row also carries the field bases of its mutation's optimistic edit (what a rollback
+restores), rewritten with :meth:`Outbox.set_bases` whenever one of them changes while the
+mutation is pending (``MutationRuntime.refresh_bases``: a fetch, a peer, an earlier mutation).
+
 Durability: the database runs in WAL mode. ``synchronous="NORMAL"`` (default) makes every
 commit survive the process being killed (``kill -9``), not a power cut; ``"FULL"`` also
 survives a power cut at the cost of one fsync per mutation. Every sqlite3 error is wrapped in

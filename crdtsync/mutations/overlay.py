@@ -20,6 +20,13 @@ concurrent change overrode the stack, in which case the base.
 - A change by a peer to a field with a pending edit is seen through ``Replica.watch``; fetch
   results through :meth:`rebase_fetched`. Both report a
   :class:`~crdtsync.mutations.conflicts.FieldConflict` and apply the conflict policy.
+- Whenever the base of a pending field changes (a fetch, a peer, a local write, a settled
+  mutation), the field is remembered until :meth:`flush_rebased` hands the changed fields to
+  ``on_rebase`` in one call: the runtime then rewrites the stored bases of the durable mutations
+  on them (one outbox UPDATE per mutation), so a rollback after a restart restores the newest
+  base. :meth:`rebase_fetched`, :meth:`restoring` and :meth:`settle` flush themselves; changes
+  seen by a watcher are flushed by whoever calls :meth:`flush_rebased` after the transaction
+  (the runtime does it from ``Replica.on_update``).
 
 Granularity: a mapping written where a map already exists is split into its changed keys
 (recursively, down to the route's depth); anything else (a list, a plain value, a mapping
@@ -63,13 +70,17 @@ class _Entry:
 
 PolicyFor = Callable[[int, QueryKey], "ConflictPolicy"]
 Emit = Callable[[FieldConflict], None]
+OnRebase = Callable[[list[Leaf]], None]
 
 
 class Overlay:
     """Created by the mutation runtime for a client's replica. ``policy_for(mutation_id, key)``
-    names the conflict policy that applies; ``emit`` receives every field conflict."""
+    names the conflict policy that applies; ``emit`` receives every field conflict;
+    ``on_rebase(leaves)`` receives the pending fields whose base changed (see
+    :meth:`flush_rebased`)."""
 
-    def __init__(self, replica: Replica, *, policy_for: PolicyFor, emit: Emit, max_client_rewrites: int = 1):
+    def __init__(self, replica: Replica, *, policy_for: PolicyFor, emit: Emit, max_client_rewrites: int = 1,
+                 on_rebase: OnRebase | None = None):
         if max_client_rewrites < 0:
             raise ValueError("max_client_rewrites must be >= 0")
         self.replica = replica
@@ -84,6 +95,8 @@ class Overlay:
         self._replacing: int | None = None
         self._touched: set[Leaf] = set()
         self._seeds: dict[Leaf, Any] = {}
+        self.on_rebase = on_rebase
+        self._rebased: dict[Leaf, None] = {}  # pending fields whose base changed, in order
 
     # -- inspection --------------------------------------------------------------------------
     def leaves(self, mutation_id: int) -> list[Leaf]:
@@ -199,9 +212,28 @@ class Overlay:
     def _untrack(self, leaf: Leaf) -> None:
         self._stacks.pop(leaf, None)
         self._base.pop(leaf, None)
+        self._rebased.pop(leaf, None)
         stop = self._watches.pop(leaf, None)
         if stop is not None:
             stop()
+
+    # -- bases -------------------------------------------------------------------------------
+    def _set_base(self, leaf: Leaf, value: Any) -> None:
+        """Change the base of a pending field; a real change is remembered for
+        :meth:`flush_rebased`."""
+        if leaf in self._stacks and not strict_equal(self._base.get(leaf, MISSING), value):
+            self._rebased[leaf] = None
+        self._base[leaf] = value
+
+    def flush_rebased(self) -> None:
+        """Hand the pending fields whose base changed since the last call to ``on_rebase``, in
+        one call (nothing when none changed). Cheap when nothing changed: call it after any
+        transaction that may have changed a base."""
+        if not self._rebased:
+            return
+        leaves, self._rebased = list(self._rebased), {}
+        if self.on_rebase is not None:
+            self.on_rebase(leaves)
 
     # -- settling ----------------------------------------------------------------------------
     def rollback(self, mutation_id: int) -> int:
@@ -239,12 +271,13 @@ class Overlay:
                 continue
             idx = stack.index(entry)
             if not entry.overridden:
-                self._base[leaf] = entry.value
+                self._set_base(leaf, entry.value)
                 for earlier in stack[:idx]:  # superseded by a confirmed later write
                     earlier.overridden = True
             stack.remove(entry)
             if not stack:
                 self._untrack(leaf)
+        self.flush_rebased()
 
     @contextlib.contextmanager
     def replacing(self, mutation_id: int) -> Iterator[None]:
@@ -278,7 +311,7 @@ class Overlay:
         top = stack[-1]
         if top.overridden or origin.kind in (OriginKind.LOCAL, OriginKind.MUTATION, OriginKind.ROLLBACK):
             # A direct local write (set_query_data, another key's mutation) wins silently.
-            self._base[leaf] = current
+            self._set_base(leaf, current)
             self._override(stack)
             return
         source: ConflictSource = "server" if origin.kind is OriginKind.FETCH else "remote"
@@ -293,7 +326,7 @@ class Overlay:
         policy = self._policy_for(top.mutation_id, top.key)
         conflict = FieldConflict(top.key, leaf[0], leaf[1], top.value, incoming, self._base.get(leaf, MISSING),
                                  source, top.mutation_id, policy_name(policy))
-        self._base[leaf] = incoming
+        self._set_base(leaf, incoming)
         write = False
         if callable(policy):
             try:
@@ -331,22 +364,27 @@ class Overlay:
             return
         with self.replica.batch(origin=FETCH):
             yield
-            for leaf in list(self._stacks):
-                stack = self._stacks.get(leaf)
-                if not stack:
-                    continue
-                current = self.replica.read_path(*leaf)
-                if strict_equal(current, self.visible(leaf)):
-                    continue
-                top = stack[-1]
-                if top.overridden or strict_equal(current, top.value):
-                    self._base[leaf] = current
-                    continue
-                if not strict_equal(current, self._base.get(leaf, MISSING)):
-                    self._conflict(leaf, stack, current, "server")
-                shown = self.visible(leaf)
-                if not strict_equal(current, shown):
-                    self._put(leaf, shown, top.depth, mutation_origin(top.mutation_id))
+            self._restore_pending()
+        self.flush_rebased()
+
+    def _restore_pending(self) -> None:
+        """The end of :meth:`restoring`, inside its transaction."""
+        for leaf in list(self._stacks):
+            stack = self._stacks.get(leaf)
+            if not stack:
+                continue
+            current = self.replica.read_path(*leaf)
+            if strict_equal(current, self.visible(leaf)):
+                continue
+            top = stack[-1]
+            if top.overridden or strict_equal(current, top.value):
+                self._set_base(leaf, current)
+                continue
+            if not strict_equal(current, self._base.get(leaf, MISSING)):
+                self._conflict(leaf, stack, current, "server")
+            shown = self.visible(leaf)
+            if not strict_equal(current, shown):
+                self._put(leaf, shown, top.depth, mutation_origin(top.mutation_id))
 
     def rebase_fetched(self, route: Route, data: Any) -> Any:
         """``data`` (a fetch result for ``route``) with every pending field replaced by the value
@@ -361,10 +399,11 @@ class Overlay:
             if not strict_equal(incoming, self._base.get(leaf, MISSING)):
                 top = stack[-1]
                 if top.overridden or strict_equal(incoming, top.value):
-                    self._base[leaf] = incoming
+                    self._set_base(leaf, incoming)
                 else:
                     self._conflict(leaf, stack, incoming, "server")
             out = _set_rel(out, rel, self.visible(leaf))
+        self.flush_rebased()
         return out
 
 

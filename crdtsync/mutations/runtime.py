@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..cache.options import NetworkMode
-from ..errors import MutationError
+from ..errors import MutationError, OutboxError
 from ..keys import QueryKey, normalize_key, partial_match_key
 from .cache import MutationCache
 from .conflicts import ConflictPolicy, FieldConflict, check_policy
@@ -37,7 +37,7 @@ class MutationRuntime:
         self.client = client
         self.cache = MutationCache()
         self.overlay = Overlay(client.replica, policy_for=self._policy_for, emit=self._emit_conflict,
-                               max_client_rewrites=max_client_rewrites)
+                               max_client_rewrites=max_client_rewrites, on_rebase=self.refresh_bases)
         self.outbox: Outbox | None = None
         self._defaults: list[tuple[QueryKey, dict[str, Any]]] = []
         self._policies: list[tuple[QueryKey, ConflictPolicy]] = []
@@ -50,6 +50,9 @@ class MutationRuntime:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.closing = False
         self._unsub_online = client.online_manager.subscribe(self._on_online)
+        # A peer's or a local write seen by the overlay's watchers may change bases: store them
+        # once the transaction's watchers have run (one outbox UPDATE per affected mutation).
+        self._unsub_update = client.replica.on_update(lambda doc_id, update, origin: self.overlay.flush_rebased())
 
     # -- defaults and policies ---------------------------------------------------------------
     def set_defaults(self, key: Sequence[Any], options: dict[str, Any]) -> None:
@@ -153,14 +156,29 @@ class MutationRuntime:
         return mutation
 
     def refresh_bases(self, leaves: list[Leaf]) -> None:
-        """The base of ``leaves`` changed (a mutation on them succeeded): store the new bases
-        with the durable mutations still pending on them."""
-        if self.outbox is None:
+        """The base of ``leaves`` changed (a fetch or a peer's change landed, or a mutation on
+        them succeeded): store the new bases with the durable mutations still pending on them,
+        one outbox UPDATE per mutation. Called by the overlay (``Overlay.flush_rebased``).
+        Dehydrate needs nothing: it reads the bases from the overlay when it runs."""
+        if self.outbox is None or self.closing:
             return
         for mid in sorted(self.overlay.sharing(leaves)):
             m = self.cache._mutations.get(mid)
-            if m is not None and m.idempotency_key in self._persisted:
-                self.outbox.set_bases(m.idempotency_key, encode_bases(self.overlay.bases_of(mid)))
+            if m is not None:
+                self.persist_bases(m)
+
+    def persist_bases(self, mutation: Mutation) -> None:
+        """Store ``mutation``'s current field bases with its outbox row (when it has one). A
+        failed write is logged, not raised: the fetch or sync that changed the base goes on,
+        and the row keeps its older bases."""
+        if self.outbox is None or self.closing or mutation.idempotency_key not in self._persisted:
+            return
+        try:
+            self.outbox.set_bases(mutation.idempotency_key,
+                                  encode_bases(self.overlay.bases_of(mutation.mutation_id)))
+        except OutboxError:
+            log.exception("mutation %s: cannot store its field bases; a rollback after a restart may "
+                          "restore older values", mutation.mutation_id)
 
     def settled_key(self, idempotency_key: str) -> None:
         """Remember a settled mutation's idempotency key (the last ``SETTLED_KEYS`` of them), so
@@ -266,6 +284,7 @@ class MutationRuntime:
         """Stop every running mutation *without* settling it: outbox rows stay for a restart."""
         self.closing = True
         self._unsub_online()
+        self._unsub_update()
         tasks = [m._task for m in self.cache.get_all() if m._task is not None and not m._task.done()]
         tasks += list(self._tasks)
         for t in tasks:
