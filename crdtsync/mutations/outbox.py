@@ -20,8 +20,10 @@ survives a power cut at the cost of one fsync per mutation. Every sqlite3 error 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -126,6 +128,26 @@ class Outbox:
         the open transaction when there is one."""
         self._run("UPDATE crdtsync_outbox SET bases = ? WHERE idempotency_key = ?",
                   (pack_variables(bases), idempotency_key))
+
+    def set_bases_many(self, rows: Sequence[tuple[str, Any]]) -> None:
+        """:meth:`set_bases` for several mutations: one UPDATE each, one commit for all of them
+        (one fsync with ``synchronous="FULL"``), or in the open transaction when there is one."""
+        params = [(pack_variables(bases), ikey) for ikey, bases in rows]
+        if not params:
+            return
+        own = False
+        try:
+            own = not self._db.in_transaction
+            if own:
+                self._db.execute("BEGIN")
+            self._db.executemany("UPDATE crdtsync_outbox SET bases = ? WHERE idempotency_key = ?", params)
+            if own:
+                self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if own and self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            raise OutboxError(f"outbox write failed: {exc}") from exc
 
     def remove(self, idempotency_key: str) -> None:
         """Forget a settled mutation."""

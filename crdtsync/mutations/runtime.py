@@ -158,14 +158,21 @@ class MutationRuntime:
     def refresh_bases(self, leaves: list[Leaf]) -> None:
         """The base of ``leaves`` changed (a fetch or a peer's change landed, or a mutation on
         them succeeded): store the new bases with the durable mutations still pending on them,
-        one outbox UPDATE per mutation. Called by the overlay (``Overlay.flush_rebased``).
-        Dehydrate needs nothing: it reads the bases from the overlay when it runs."""
+        one outbox UPDATE per mutation, all in one commit. Called by the overlay
+        (``Overlay.flush_rebased``). A failed write is logged, not raised (see
+        :meth:`persist_bases`). Dehydrate needs nothing: it reads the bases from the overlay."""
         if self.outbox is None or self.closing:
             return
+        rows = []
         for mid in sorted(self.overlay.sharing(leaves)):
             m = self.cache._mutations.get(mid)
-            if m is not None:
-                self.persist_bases(m)
+            if m is not None and m.idempotency_key in self._persisted:
+                rows.append((m.idempotency_key, encode_bases(self.overlay.bases_of(mid))))
+        try:
+            self.outbox.set_bases_many(rows)
+        except OutboxError:
+            log.exception("cannot store the field bases of %d pending mutations; a rollback after a "
+                          "restart may restore older values", len(rows))
 
     def persist_bases(self, mutation: Mutation) -> None:
         """Store ``mutation``'s current field bases with its outbox row (when it has one). A

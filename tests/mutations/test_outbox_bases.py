@@ -122,20 +122,21 @@ async def test_one_update_per_changed_mutation_per_fetch(tmp_path: Path, monkeyp
     m1 = c.mutate(_edit(title="t1", n=1), mutation_key=MKEY, optimistic=merge_fields, mutation_fn=_blocked)
     m2 = c.mutate(_edit(done=True), mutation_key=MKEY, optimistic=merge_fields, mutation_fn=_blocked)
     m3 = c.mutate(_edit(n=3), mutation_key=MKEY, optimistic=merge_fields, mutation_fn=_blocked)
-    writes: list[str] = []
+    writes: list[list[str]] = []  # per commit: the rows updated
     ob = c.mutations.outbox
     assert ob is not None
-    real = ob.set_bases
+    real = ob.set_bases_many
 
-    def counting(ikey: str, bases: Any) -> None:
-        writes.append(ikey)
-        real(ikey, bases)
+    def counting(rows: Any) -> None:
+        writes.append(sorted(ikey for ikey, _ in rows))
+        real(rows)
 
-    monkeypatch.setattr(ob, "set_bases", counting)
+    monkeypatch.setattr(ob, "set_bases_many", counting)
+    monkeypatch.setattr(ob, "set_bases", lambda *a: pytest.fail("one row at a time"))
 
     server.row = {"title": "s1", "n": 10, "done": True, "other": "y"}  # every field changed
     await c.fetch_query(KEY, server.fetch, stale_time=0)
-    assert sorted(writes) == sorted([m1.idempotency_key, m2.idempotency_key, m3.idempotency_key])
+    assert writes == [sorted([m1.idempotency_key, m2.idempotency_key, m3.idempotency_key])]
     _assert_rows_follow(c)
 
     writes.clear()
@@ -145,7 +146,7 @@ async def test_one_update_per_changed_mutation_per_fetch(tmp_path: Path, monkeyp
 
     server.row["n"] = 11  # m1 and m3 both sit on n (same base), m2 does not
     await c.fetch_query(KEY, server.fetch, stale_time=0)
-    assert sorted(writes) == sorted([m1.idempotency_key, m3.idempotency_key])
+    assert writes == [sorted([m1.idempotency_key, m3.idempotency_key])]
     assert c.get_query_data(KEY) == {"title": "t1", "n": 3, "done": True, "other": "z"}
     _assert_rows_follow(c)
     await c.close_mutations()
@@ -287,14 +288,14 @@ async def test_a_failing_base_write_is_logged_and_the_fetch_goes_on(
     ob = c.mutations.outbox
     assert ob is not None
 
-    def broken(ikey: str, bases: Any) -> None:
+    def broken(*args: Any) -> None:
         raise OutboxError("disk full")
 
-    monkeypatch.setattr(ob, "set_bases", broken)
+    monkeypatch.setattr(ob, "set_bases_many", broken)
     server.row["title"] = "fetched"
     with caplog.at_level("ERROR", logger="crdtsync.mutations"):
         assert await c.fetch_query(KEY, server.fetch, stale_time=0) == {"title": "mine"}  # rebased
-    assert "cannot store its field bases" in caplog.text
+    assert "cannot store the field bases" in caplog.text
     assert c.get_query_data(KEY) == {"title": "mine"}
     assert c.mutations.overlay.bases_of(m.mutation_id) == {("todos", ("1", "title")): "fetched"}
     await c.close_mutations()
@@ -310,3 +311,52 @@ async def test_a_fetch_after_close_mutations_does_not_touch_the_closed_outbox(tm
     server.row["title"] = "fetched"
     assert await c.fetch_query(KEY, server.fetch, stale_time=0) == {"title": "mine"}  # rebased, no error
     await c.close()
+
+
+def test_set_bases_many_updates_rows_in_one_commit_and_wraps_errors(tmp_path: Path) -> None:
+    from crdtsync.errors import OutboxError
+    from crdtsync.mutations import Outbox
+
+    ob = Outbox(str(tmp_path / "outbox.db"), synchronous="FULL")
+    for k in ("k1", "k2", "k3"):
+        ob.add(k, MKEY, None, {"v": k}, 1.0)
+    ob.set_bases_many([("k1", [["d", ["a"], 1]]), ("k3", [["d", ["a"]]]), ("gone", [])])
+    assert [r.bases for r in ob.pending()] == [[["d", ["a"], 1]], None, [["d", ["a"]]]]
+    ob.set_bases_many([])  # nothing to do
+    ob.add("k4", MKEY, None, 4, 1.0, commit=False)  # an open group commit: joined, not committed
+    ob.set_bases_many([("k4", [["d", ["b"], 2]])])
+    ob.commit()
+    assert Outbox(str(tmp_path / "outbox.db")).pending()[-1].bases == [["d", ["b"], 2]]
+    with pytest.raises(OutboxError):
+        ob.set_bases_many([("k1", [["d", ["a"], object()]])])  # not serialisable
+    ob.close()
+    with pytest.raises(OutboxError):
+        ob.set_bases_many([("k1", [])])  # closed
+
+
+async def test_a_failing_base_write_after_a_resolved_conflict_is_logged(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from crdtsync.errors import OutboxError, VersionConflictError
+
+    c = _client()
+    c.use_outbox(str(tmp_path / "outbox.db"))
+    c.set_query_data(KEY, {"title": "old", "done": False})
+    ob = c.mutations.outbox
+    assert ob is not None
+
+    def broken(*args: Any) -> None:
+        raise OutboxError("disk full")
+
+    async def put(v: Any, ctx: Any) -> Any:
+        if ctx.attempt == 1:
+            raise VersionConflictError()
+        return "ok"
+
+    with caplog.at_level("ERROR", logger="crdtsync.mutations"):
+        m = c.mutate(_edit(title="mine"), mutation_key=MKEY, optimistic=merge_fields, mutation_fn=put,
+                     resolve_conflict=lambda vc: _edit(title="mine", done=True))
+        monkeypatch.setattr(ob, "set_bases", broken)  # the row was written; the resolved edit's is not
+        assert await asyncio.wait_for(m.result(), 2) == "ok"
+    assert "cannot store its field bases" in caplog.text
+    assert c.get_query_data(KEY) == {"title": "mine", "done": True}
+    await c.close_mutations()
