@@ -13,7 +13,8 @@ What to import, and what to call next:
    Real optimistic mutations: ``net.peer("p0").client_mutate(Mutation(...))`` then
    ``await net.peer("p0").client_settle(id)`` (the peer's :class:`~crdtsync.cache.client.QueryClient`
    is ``net.peer("p0").client``).
-3. Check: :func:`assert_converged` ``(net.named_replicas())`` (readable diff on failure) and
+3. Check: :func:`assert_converged` ``(net.named_replicas())`` (values and shared-type kinds;
+   readable diff on failure, or :func:`differences` to inspect it) and
    :func:`assert_no_acknowledged_loss` ``(net)``; ``net.undetected_damage`` must be empty
    and ``net.protocol_errors`` lists the typed errors damaged frames raised. For a rule about intent, use
    :func:`concurrent_edit_vs_delete` or :func:`two_inserts_same_position` and assert on the

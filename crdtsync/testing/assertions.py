@@ -1,8 +1,10 @@
 """Checks for conflict suites: convergence, no acknowledged loss, and intent helpers.
 
-- :func:`assert_converged` ``(replicas)``: every replica holds the same value in every
-  document; on failure the message lists each differing document and path with every
-  replica's value there.
+- :func:`assert_converged` ``(replicas)``: every replica holds the same value, in the same
+  kind of shared type, in every document; on failure the message lists each differing
+  document and path with every replica's value there (and kind, where a shared ``Text``,
+  ``Map`` or ``Array`` stands against a plain ``str``, ``dict`` or ``list``: see
+  :mod:`crdtsync.testing.diff`).
 - :func:`assert_no_acknowledged_loss` ``(network)``: every write of a
   :class:`~crdtsync.testing.network.SimNetwork` that a peer persisted and confirmed is held by
   every live replica (a later delete by someone else is fine: that is history, not loss).
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import AcknowledgedWriteLostError, NotConvergedError
 from ..replica import Replica
 from ..values import MISSING, strict_equal
+from .diff import Difference, _named, differences
 from .peers import connect
 
 if TYPE_CHECKING:
@@ -40,67 +43,15 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Difference:
-    """Replicas disagree at ``path`` of ``doc_id``; ``values[i]`` is replica ``i``'s value there
-    (``MISSING`` where it has none)."""
-
-    doc_id: str
-    path: tuple[str | int, ...]
-    values: tuple[Any, ...]
-
-    def describe(self, names: Sequence[str]) -> str:
-        where = "/".join(str(p) for p in self.path) or "<root>"
-        lines = [f"doc {self.doc_id!r} at {where}:"]
-        lines += [f"    {name}: {value!r}" for name, value in zip(names, self.values, strict=True)]
-        return "\n".join(lines)
-
-
-def _diff(doc_id: str, path: tuple[str | int, ...], values: list[Any], out: list[Difference]) -> None:
-    first = values[0]
-    if all(strict_equal(first, v) for v in values[1:]):
-        return
-    if all(isinstance(v, Mapping) for v in values):
-        keys: dict[str, None] = {}
-        for v in values:
-            keys.update(dict.fromkeys(sorted(v)))
-        for k in keys:
-            _diff(doc_id, (*path, k), [v.get(k, MISSING) for v in values], out)
-        return
-    if all(isinstance(v, list) for v in values) and len({len(v) for v in values}) == 1:
-        for i in range(len(first)):
-            _diff(doc_id, (*path, i), [v[i] for v in values], out)
-        return
-    out.append(Difference(doc_id, path, tuple(values)))
-
-
-def _named(replicas: Iterable[Replica] | Mapping[str, Replica]) -> tuple[list[str], list[Replica]]:
-    if isinstance(replicas, Mapping):
-        return [str(n) for n in replicas], list(replicas.values())
-    reps = list(replicas)
-    return [f"replica[{i}]" for i in range(len(reps))], reps
-
-
-def differences(
-    replicas: Iterable[Replica] | Mapping[str, Replica], *, docs: Iterable[str] | None = None
-) -> list[Difference]:
-    """Every place where the replicas' values differ (empty when they agree)."""
-    _, reps = _named(replicas)
-    doc_ids = sorted({d for r in reps for d in r.doc_ids()}) if docs is None else list(docs)
-    out: list[Difference] = []
-    for doc_id in doc_ids:
-        values = [r.read_path(doc_id, ()) if r.has_doc(doc_id) else {} for r in reps]
-        _diff(doc_id, (), values, out)
-    return out
-
-
 def assert_converged(
     replicas: Iterable[Replica] | Mapping[str, Replica],
     *,
     docs: Iterable[str] | None = None,
     max_differences: int = 20,
 ) -> None:
-    """Raise :class:`~crdtsync.errors.NotConvergedError` unless all replicas hold equal values.
+    """Raise :class:`~crdtsync.errors.NotConvergedError` unless all replicas hold equal values
+    in the same kinds of shared type (a shared ``Text("hi")`` and a plain ``"hi"`` differ, so
+    do a shared ``Map`` and a plain ``dict``, a shared ``Array`` and a plain ``list``).
 
     ``replicas`` is a sequence (named ``replica[i]`` in the message) or a mapping of names to
     replicas (``net.named_replicas()``). ``docs`` limits the check to those document ids

@@ -38,7 +38,8 @@ class WriteRecord:
 
     @property
     def acknowledged(self) -> bool:
-        """True once a peer other than the author persisted it and the author heard so."""
+        """True once a peer other than the author persisted and integrated it (the document's
+        state vector covers it, so it is not pending) and the author heard so."""
         return bool(self.acked_by)
 
     def contained_in(self, replica: Replica) -> bool:

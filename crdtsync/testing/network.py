@@ -32,9 +32,11 @@ How it works:
 - Persistence: each peer has a :class:`SimStore` holding its own writes and the update bytes
   it received. With ``persist_delay=0`` everything is stored at once; with a delay, it is
   buffered and flushed by a timer, and a crash loses the buffer. After a flush the peer sends
-  a cumulative ``Ack(doc, seq)`` on each link for what is now durable; a write is
-  *acknowledged* (:attr:`WriteRecord.acked_by`) when its author receives such an Ack, and must
-  never be lost.
+  a cumulative ``Ack(doc, seq)`` on each link for what is now durable *and integrated*: an
+  update yrs keeps pending (an earlier update it depends on is missing) is acknowledged only
+  once a later update lets it integrate, and a ``SyncStep2`` claims only the writes its sender
+  integrated. A write is *acknowledged* (:attr:`WriteRecord.acked_by`) when its author
+  receives such an Ack, and must never be lost.
 - Faults act on frames (:class:`LinkFaults`): drop, duplicate, reorder, delay, corrupt,
   truncate; partitions close the link until healed; crashes close every link of the peer. A
   damaged frame must raise a typed :class:`~crdtsync.errors.ProtocolError` from the

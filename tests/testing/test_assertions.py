@@ -113,3 +113,88 @@ async def test_relay_fixture_serves_a_y_websocket_client(relay: Relay) -> None:
     async with websockets.connect(f"{relay.url}/room1") as ws:
         first = await asyncio.wait_for(ws.recv(), 5)
     assert isinstance(first, bytes) and first[:2] == b"\x00\x00"  # SyncStep1 opens the room
+
+
+# -- shared-type kinds -----------------------------------------------------------------------
+
+
+def _kind_pair(kind: str) -> tuple[Replica, Replica]:
+    """Two replicas whose documents decode to the same value at ``v`` but hold it as a shared
+    type on ``a`` and as one plain value on ``b``."""
+    a, b = Replica(), Replica()
+    if kind == "Text":
+        TextInsert("d", "v", 0, "hi").apply(a)
+        b.write_path("d", ("v",), "hi")
+    elif kind == "Map":
+        a.write_path("d", ("v",), {"x": 1, "y": "z"})  # depth None: shared all the way down
+        b.write_path("d", ("v",), {"x": 1, "y": "z"}, depth=0)  # one plain dict
+    else:
+        a.write_path("d", ("v",), [1, "two"])
+        b.write_path("d", ("v",), [1, "two"], depth=0)
+    assert a.read_path("d", ()) == b.read_path("d", ())  # same decoded value, different documents
+    return a, b
+
+
+@pytest.mark.parametrize(("kind", "plain"), [("Text", "str"), ("Map", "dict"), ("Array", "list")])
+def test_a_shared_type_and_an_equal_plain_value_have_not_converged(kind: str, plain: str) -> None:
+    a, b = _kind_pair(kind)
+    (diff,) = differences({"alice": a, "bob": b})
+    assert diff.path == ("v",) and diff.kinds == (kind, plain) and diff.kind_mismatch
+    with pytest.raises(NotConvergedError) as info:
+        assert_converged({"alice": a, "bob": b})
+    message = str(info.value)
+    assert "replicas differ in 1 place(s)" in message
+    assert f"doc 'd' at v: kinds differ (shared {kind} vs plain {plain}):" in message
+    assert f"alice: shared {kind} " in message and f"bob: plain {plain} " in message
+    with pytest.raises(NotConvergedError, match=f"plain {plain} .* shared {kind}"):
+        assert_converged([b, a])  # order does not matter
+
+
+def test_a_kind_mismatch_is_found_deep_inside_an_entity_next_to_a_value_difference() -> None:
+    a, b = Replica(), Replica()
+    a.write_path("shop", ("milk",), {"qty": 2, "tags": ["x"], "note": {"a": 1}})
+    b.write_path("shop", ("milk",), {"qty": 3, "tags": ["x"]})
+    b.write_path("shop", ("milk", "note"), {"a": 1}, depth=0)
+    by_path = {d.path: d for d in differences([a, b])}
+    assert set(by_path) == {("milk", "qty"), ("milk", "note")}
+    assert by_path[("milk", "note")].kinds == ("Map", "dict")
+    assert not by_path[("milk", "qty")].kind_mismatch and by_path[("milk", "qty")].values == (2, 3)
+    message = ""
+    try:
+        assert_converged([a, b])
+    except NotConvergedError as exc:
+        message = str(exc)
+    assert "doc 'shop' at milk/qty:\n    replica[0]: 2\n    replica[1]: 3" in message
+    assert "doc 'shop' at milk/note: kinds differ (shared Map vs plain dict):" in message
+
+
+def test_a_shared_type_on_one_replica_and_nothing_on_another_is_a_plain_difference() -> None:
+    a, b = Replica(), Replica()
+    TextInsert("d", "t", 0, "hi").apply(a)
+    b.write_path("d", ("other",), 1)
+    by_path = {d.path: d for d in differences({"a": a, "b": b})}
+    assert by_path[("t",)].kinds == ("Text", "MISSING") and not by_path[("t",)].kind_mismatch
+    with pytest.raises(NotConvergedError, match=r"doc 'd' at t:\n    a: 'hi'\n    b: MISSING"):
+        assert_converged({"a": a, "b": b})
+
+
+def test_identical_structures_of_every_kind_still_converge(replica_pair: tuple[Replica, Replica]) -> None:
+    a, b = replica_pair  # synced both ways
+    TextInsert("d", "text", 0, "héllo").apply(a)
+    a.write_path("d", ("shared",), {"m": {"x": 1.5}, "l": [1, {"k": "v"}]})
+    b.write_path("d", ("plain_map",), {"x": 1, "l": [2]}, depth=0)
+    b.write_path("d", ("plain_list",), [1, 2.0, "three"], depth=0)
+    b.write_path("d", ("plain_str",), "hi")
+    a.write_path("e", ("n",), None)
+    assert differences([a, b]) == []
+    assert_converged([a, b])
+    assert b.raw("d", ("text",)).__class__.__name__ == "Text"
+
+
+def test_a_float_and_an_int_in_plain_values_keep_their_kinds_in_the_diff() -> None:
+    a, b = Replica(), Replica()
+    a.write_path("d", ("v",), {"n": 1.0}, depth=0)
+    b.write_path("d", ("v",), {"n": 1}, depth=0)
+    (diff,) = differences([a, b])
+    assert diff.path == ("v", "n") and diff.values == (1.0, 1) and diff.kinds == ("float", "int")
+    assert not diff.kind_mismatch

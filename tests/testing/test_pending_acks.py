@@ -59,6 +59,10 @@ async def test_author_crash_after_a_dropped_handshake_frame_is_no_false_alarm() 
     assert_converged(net.named_replicas())
     assert_no_acknowledged_loss(net)  # used to blame the system for "second", acked while pending
     assert net.acknowledged_writes() == []
+    # p1's SyncStep2 to the restarted p0 carries "second" (yrs encodes pending structs) but
+    # must not claim it: p0 storing it would count as "persisted by its author", a loss again.
+    _, second = net.writes.values()
+    assert second.persisted_by == {"p1"}
 
 
 async def test_the_pending_write_is_acknowledged_once_it_integrates() -> None:
