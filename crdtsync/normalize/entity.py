@@ -37,6 +37,10 @@ class EntityType:
     granularity: Granularity = "fields"
     relations: Mapping[str, Any] = field(default_factory=dict)
     gc_time: float = 300.0
+    # The document of every entity with partition "type" (else None), and how deep an entity
+    # is stored as CRDT types (from granularity): set in __post_init__.
+    fixed_doc: str | None = field(init=False, repr=False)
+    depth: int | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
@@ -45,10 +49,13 @@ class EntityType:
             raise ValueError(f"granularity must be 'fields', 'deep' or 'plain', got {self.granularity!r}")
         if isinstance(self.partition, int) and not isinstance(self.partition, bool) and self.partition < 1:
             raise ValueError("a shard count must be >= 1")
+        # Computed once: both are read per entity on hot paths.
+        object.__setattr__(self, "fixed_doc", f"entity:{self.name}" if self.partition == "type" else None)
+        object.__setattr__(self, "depth", {"fields": 1, "deep": None, "plain": 0}[self.granularity])
 
     def id_of(self, obj: Any) -> str:
         """The entity's id as a string; raises InvalidValueError when it has none."""
-        if not isinstance(obj, Mapping):
+        if type(obj) is not dict and not isinstance(obj, Mapping):
             raise InvalidValueError(f"a {self.name} entity must be a mapping, got {type(obj).__name__}")
         try:
             raw = self.id(obj) if callable(self.id) else obj[self.id]
@@ -74,10 +81,6 @@ class EntityType:
         if callable(p):
             return str(p(eid))
         raise ValueError(f"bad partition {p!r}")
-
-    @property
-    def depth(self) -> int | None:
-        return {"fields": 1, "deep": None, "plain": 0}[self.granularity]
 
     def __repr__(self) -> str:
         return f"EntityType({self.name!r})"

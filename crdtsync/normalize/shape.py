@@ -8,7 +8,7 @@ the query's own stored data and stored once each in their entity document.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ..errors import InvalidValueError
@@ -39,6 +39,9 @@ def normalize(value: Any, shape: Any, out: list[tuple[EntityType, str, dict[str,
         return value
     if isinstance(shape, EntityType):
         eid = shape.id_of(value)
+        if not shape.relations:  # stored as it came (a copy only of a non-dict mapping)
+            out.append((shape, eid, value if type(value) is dict else dict(value)))
+            return eid
         obj = dict(value)
         for fname, sub in shape.relations.items():
             if fname in obj:
@@ -56,7 +59,7 @@ def normalize(value: Any, shape: Any, out: list[tuple[EntityType, str, dict[str,
 
 EntityKey = tuple[str, str]  # (document id, entity id)
 # Where each entity sits in a result: one path (the common case, kept as a bare tuple to save
-# memory on large lists) or a list of paths when it appears more than once.
+# memory) or a list of paths when it appears more than once.
 Positions = dict[EntityKey, Any]
 
 
@@ -77,33 +80,98 @@ def paths_of(positions: Positions, key: EntityKey) -> list[tuple[Any, ...]]:
     return have if isinstance(have, list) else [have]
 
 
-def denormalize(stored: Any, shape: Any, read: Callable[[EntityType, str], Any], refs: dict[EntityKey, EntityType],
-                positions: Positions | None = None, path: tuple[Any, ...] = ()) -> Any:
+class EntityList:
+    """A list of entities without relations inside a result (the large case): the ids of the
+    entities present, in result order, and those referenced but not stored. Item ``i`` of the
+    list at ``path`` is entity ``present[i]``, so no per-entity position is kept: about 8 bytes
+    an entity instead of a dict entry, a key tuple and a path tuple."""
+
+    __slots__ = ("fixed_doc", "missing", "path", "present", "type")
+
+    def __init__(self, path: tuple[Any, ...], entity_type: EntityType) -> None:
+        self.path = path
+        self.type = entity_type
+        self.fixed_doc = entity_type.fixed_doc
+        self.present: list[str] = []
+        self.missing: list[str] = []
+
+    def doc_of(self, eid: str) -> str:
+        return self.fixed_doc if self.fixed_doc is not None else self.type.doc_id(eid)
+
+    def entity_keys(self) -> Iterator[EntityKey]:
+        fixed = self.fixed_doc
+        doc_id = self.type.doc_id
+        for ids in (self.present, self.missing):
+            for eid in ids:
+                yield (fixed if fixed is not None else doc_id(eid)), eid
+
+    def same_as(self, other: EntityList) -> bool:
+        return (self.type is other.type and self.path == other.path and self.present == other.present
+                and self.missing == other.missing)
+
+
+class Refs:
+    """Every entity a query's result references, and where each one sits."""
+
+    __slots__ = ("keys", "lists", "positions")
+
+    def __init__(self) -> None:
+        self.keys: dict[EntityKey, EntityType] = {}  # references outside entity lists
+        self.positions: Positions = {}
+        self.lists: list[EntityList] = []
+
+    def by_doc(self) -> dict[str, dict[str, EntityType]]:
+        """Every reference, by document then entity id (a new map each call)."""
+        out: dict[str, dict[str, EntityType]] = {}
+        for (doc_id, eid), t in self.keys.items():
+            out.setdefault(doc_id, {})[eid] = t
+        for lst in self.lists:
+            t = lst.type
+            if lst.fixed_doc is not None:
+                per = out.get(lst.fixed_doc)
+                if per is None:
+                    out[lst.fixed_doc] = per = dict.fromkeys(lst.present, t)
+                else:
+                    per.update(dict.fromkeys(lst.present, t))
+                per.update(dict.fromkeys(lst.missing, t))
+            else:
+                for doc_id, eid in lst.entity_keys():
+                    out.setdefault(doc_id, {})[eid] = t
+        return out
+
+    def same_keys(self, other: Refs) -> bool:
+        """True when both reference the same entities at the same places (a cheap check)."""
+        return (self.keys.keys() == other.keys.keys() and len(self.lists) == len(other.lists)
+                and all(a.same_as(b) for a, b in zip(self.lists, other.lists, strict=True)))
+
+
+def denormalize(stored: Any, shape: Any, read: Callable[[EntityType, str], Any], refs: Refs,
+                path: tuple[Any, ...] = ()) -> Any:
     """The inverse of :func:`normalize`. Ids of entities that are not (or no longer) stored
     become ``None`` for a single reference and are skipped in lists; a list that names the same
     entity twice (two peers moved it concurrently) keeps its first occurrence.
 
-    ``refs`` receives every referenced entity; ``positions`` (optional) where each one sits in
-    the result, so a change to one entity can be patched in without rebuilding the rest."""
+    ``refs`` receives every referenced entity and where it sits in the result, so a change to
+    one entity can be patched in without rebuilding the rest."""
     if shape is None or stored is None:
         return stored
     if isinstance(shape, EntityType):
         eid = str(stored)
         key = (shape.doc_id(eid), eid)
-        refs[key] = shape
+        refs.keys[key] = shape
         ent = read(shape, eid)
-        if positions is not None and ent is not None:
-            add_position(positions, key, path)
+        if ent is not None:
+            add_position(refs.positions, key, path)
         if ent is None or not shape.relations or not isinstance(ent, dict):
             return ent
-        return {k: denormalize(v, shape.relations[k], read, refs, positions, (*path, k))
+        return {k: denormalize(v, shape.relations[k], read, refs, (*path, k))
                 if k in shape.relations else v for k, v in ent.items()}
     if isinstance(shape, list):
         if not isinstance(stored, list):
             return stored
         inner = shape[0]
         if isinstance(inner, EntityType) and not inner.relations:
-            return _entity_list(stored, inner, read, refs, positions, path)
+            return _entity_list(stored, inner, read, refs, path)
         if isinstance(inner, EntityType):
             out: list[Any] = []
             seen: set[str] = set()
@@ -112,35 +180,35 @@ def denormalize(stored: Any, shape: Any, read: Callable[[EntityType, str], Any],
                 if eid in seen:
                     continue
                 seen.add(eid)
-                value = denormalize(item, inner, read, refs, positions, (*path, len(out)))
+                value = denormalize(item, inner, read, refs, (*path, len(out)))
                 if value is not None:
                     out.append(value)
             return out
-        return [denormalize(v, inner, read, refs, positions, (*path, i)) for i, v in enumerate(stored)]
+        return [denormalize(v, inner, read, refs, (*path, i)) for i, v in enumerate(stored)]
     if not isinstance(stored, dict):
         return stored
-    return {k: denormalize(v, shape[k], read, refs, positions, (*path, k)) if k in shape else v
+    return {k: denormalize(v, shape[k], read, refs, (*path, k)) if k in shape else v
             for k, v in stored.items()}
 
 
-def _entity_list(stored: list[Any], t: EntityType, read: Callable[[EntityType, str], Any],
-                 refs: dict[EntityKey, EntityType], positions: Positions | None, path: tuple[Any, ...]) -> list[Any]:
+def _entity_list(stored: list[Any], t: EntityType, read: Callable[[EntityType, str], Any], refs: Refs,
+                 path: tuple[Any, ...]) -> list[Any]:
     """The hot case of :func:`denormalize`: a list of entities without relations."""
+    lst = EntityList(path, t)
+    refs.lists.append(lst)
     out: list[Any] = []
+    present, missing = lst.present, lst.missing
     seen: set[str] = set()
-    fixed_doc = t.doc_id("") if t.partition == "type" else None
     for item in stored:
         eid = item if type(item) is str else str(item)
         if eid in seen:
             continue
         seen.add(eid)
-        key = (fixed_doc if fixed_doc is not None else t.doc_id(eid), eid)
-        refs[key] = t
         ent = read(t, eid)
         if ent is None:
+            missing.append(eid)
             continue
-        if positions is not None:
-            add_position(positions, key, (*path, len(out)))
+        present.append(eid)
         out.append(ent)
     return out
 

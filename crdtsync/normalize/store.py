@@ -29,22 +29,22 @@ document per type, the document goes when none of its entities is referenced.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import InvalidValueError
 from ..origins import LOCAL, Origin
-from ..values import MISSING, decode
+from ..values import MISSING, decode, encode_checked
 from .entity import EntityType, is_newer_or_same
-from .shape import EntityKey, Positions, check_shape, denormalize, normalize, patch, paths_of
+from .shape import EntityKey, Refs, check_shape, denormalize, normalize, patch, paths_of
 
 if TYPE_CHECKING:
     from ..cache.query import Query
     from ..clock import TimerHandle
     from ..replica import Replica
 
-_SCALARS = (str, int, float, bool, type(None))
 _MISS = object()
 _BULK_AFTER = 256  # cache misses in one document during one read before reading it whole
+_MANY_KEYS = 16  # changed entities of one list in one patch above which its ids are indexed
 
 
 class EntityStore:
@@ -53,16 +53,26 @@ class EntityStore:
         self.clock = clock
         self._types: dict[str, EntityType] = {}
         self._written_at: dict[str, dict[str, float]] = {}  # type name -> entity id -> logical time
-        self._cache: dict[EntityKey, Any] = {}  # decoded entities (None: not stored)
+        # Decoded entities (None: not stored), by document then entity id: no key tuple per entity.
+        self._cache: dict[str, dict[str, Any]] = {}
         self._entity_docs: set[str] = set()
         self._queries: dict[str, Query] = {}
-        self._query_refs: dict[str, dict[EntityKey, EntityType]] = {}
-        self._positions: dict[str, Positions] = {}
-        self._referrers: dict[EntityKey, str | set[str]] = {}  # a query hash, or a set of them
+        self._refs: dict[str, Refs] = {}
+        # Which queries reference each entity: a query hash, or a set of them (rarely needed).
+        self._referrers: dict[str, dict[str, str | set[str]]] = {}
         self._doc_refcount: dict[str, int] = {}
         self._doc_gc_time: dict[str, float] = {}
         self._gc_timers: dict[str, TimerHandle] = {}
         self._ref_listeners: list[Callable[[str, bool], None]] = []
+        # Entities this store is writing (document -> (id -> value, id -> encoded value of those
+        # that do not read back as they are)): the first change reported for such a document after
+        # the write is the write itself, so each exact value is cached as written.
+        self._own: dict[str, tuple[dict[str, Any], dict[str, Any]]] | None = None
+        # The same for a query's slot: (document, query hash, the ids written). Once the write is
+        # reported, the ids are kept in _fresh_slots until the query reads them or the document
+        # changes again, so the read right after a fetch does not decode the slot back.
+        self._own_slot: tuple[str, str, Any] | None = None
+        self._fresh_slots: dict[str, tuple[str, Any]] = {}
         self.skipped_stale = 0  # entity writes ignored by the monotonic-read rule
         self._ticks = 0  # a logical clock ordering fetch starts and local edits in this process
         replica.on_change(self._on_change)
@@ -97,62 +107,93 @@ class EntityStore:
 
     def _read_entity(self, t: EntityType, eid: str, misses: dict[str, int] | None = None) -> Any:
         doc_id = t.doc_id(eid)
-        key = (doc_id, eid)
         in_batch = self.replica.in_batch
-        if not in_batch and key in self._cache:
-            return self._cache[key]
+        cache = self._cache.get(doc_id)
+        if not in_batch and cache is not None:
+            hit = cache.get(eid, _MISS)
+            if hit is not _MISS:
+                return hit
         if not self.replica.has_doc(doc_id):
             return None
         self._entity_docs.add(doc_id)
         if misses is not None and not in_batch:
             n = misses[doc_id] = misses.get(doc_id, 0) + 1
             if n == _BULK_AFTER:
-                self._load_doc(doc_id)
-                if key in self._cache:
-                    return self._cache[key]
+                cache = self._load_doc(doc_id)
+                if eid in cache:
+                    return cache[eid]
         value = self.replica.read_path(doc_id, (eid,))
         value = None if value is MISSING else value
         if not in_batch:
-            self._cache[key] = value
+            self._cache.setdefault(doc_id, {})[eid] = value
         return value
 
-    def _load_doc(self, doc_id: str) -> None:
+    def _load_doc(self, doc_id: str) -> dict[str, Any]:
         """Decode a whole entity document in one pass and cache every entity in it."""
+        cache = self._cache.setdefault(doc_id, {})
         root = self.replica.raw(doc_id, ())
-        if root is MISSING:
+        if root is not MISSING:
+            cache.update(decode(root))
+        return cache
+
+    def _slot_changed(self, doc_id: str) -> None:
+        arm = self._own_slot
+        if arm is not None and arm[0] == doc_id:  # this store's own write of a query's ids
+            self._own_slot = None
+            self._fresh_slots[arm[1]] = (doc_id, arm[2])
             return
-        for eid, value in decode(root).items():
-            self._cache[(doc_id, eid)] = value
+        for qhash in [q for q, (d, _) in self._fresh_slots.items() if d == doc_id]:
+            del self._fresh_slots[qhash]
 
     def _on_change(self, doc_id: str, paths: list[tuple[Any, ...]], origin: Origin) -> None:
+        if self._fresh_slots or self._own_slot is not None:
+            self._slot_changed(doc_id)
+        own = self._own.pop(doc_id, None) if self._own is not None else None
         if doc_id not in self._entity_docs:
             return
-        changed: set[EntityKey] = set()
-        for path in paths:
-            if not path:
-                changed.update(k for k in self._cache if k[0] == doc_id)
-                changed.update(k for k in self._referrers if k[0] == doc_id)
-            else:
-                changed.add((doc_id, str(path[0])))
-        for key in changed:
-            self._cache.pop(key, None)
+        cache = self._cache.get(doc_id)
+        referrers = self._referrers.get(doc_id)
+        changed: Any
+        if all(path for path in paths):
+            changed = [path[0] if type(path[0]) is str else str(path[0]) for path in paths]
+        else:
+            changed = set(cache or ()) | set(referrers or ()) | set(own[0] if own else ())
+            changed.update(str(path[0]) for path in paths if path)
+        if own:
+            # This store's own write: cache each entity as written (``own`` holds only those that
+            # read back exactly so, the same types all the way down), sparing a read-back.
+            if cache is None:
+                cache = self._cache.setdefault(doc_id, {})
+            written, inexact = own
+            for eid in changed:
+                value = written.get(eid, _MISS)
+                if value is _MISS or (inexact and eid in inexact):
+                    cache.pop(eid, None)
+                else:
+                    cache[eid] = value
+        elif cache is not None:
+            for eid in changed:
+                cache.pop(eid, None)
+        if not referrers:
+            return
         affected: dict[str, set[EntityKey]] = {}
-        for key in changed:
-            holders = self._referrers.get(key)
+        for eid in changed:
+            holders = referrers.get(eid)
             if holders is None:
                 continue
             for qhash in (holders,) if isinstance(holders, str) else holders:
-                affected.setdefault(qhash, set()).add(key)
+                affected.setdefault(qhash, set()).add((doc_id, eid))
         for qhash, keys in affected.items():
             query = self._queries.get(qhash)
             if query is not None:
                 query._on_entities_changed(keys)
 
     def _on_unload(self, doc_id: str) -> None:
+        if self._fresh_slots:
+            self._slot_changed(doc_id)
         if doc_id in self._entity_docs:
             self._entity_docs.discard(doc_id)
-            for key in [k for k in self._cache if k[0] == doc_id]:
-                del self._cache[key]
+            self._cache.pop(doc_id, None)
 
     # -- writing entities --------------------------------------------------------------------
     def write(self, entity_type: EntityType, obj: Mapping[str, Any], *, origin: Origin = LOCAL,
@@ -177,10 +218,12 @@ class EntityStore:
         self.replica.write_path(entity_type.doc_id(sid), (sid,), new, depth=entity_type.depth, origin=origin)
         return new
 
-    def _accept(self, t: EntityType, eid: str, ent: dict[str, Any], started_at: float | None) -> bool:
-        """The monotonic-read rule (see the module docs)."""
+    def _accept(self, t: EntityType, eid: str, ent: dict[str, Any], started_at: float | None,
+                fresh: bool) -> bool:
+        """The monotonic-read rule (see the module docs). ``fresh``: the entity's document is
+        not loaded, so nothing is stored to compare with."""
         if t.version is not None:
-            current = self._read_entity(t, eid)
+            current = None if fresh else self._read_entity(t, eid)
             if isinstance(current, dict):
                 incoming, stored = t.version_of(ent), t.version_of(current)
                 if not is_newer_or_same(incoming, stored):
@@ -202,28 +245,57 @@ class EntityStore:
         return True
 
     def _write_entities(self, found: list[tuple[EntityType, str, dict[str, Any]]], origin: Origin,
-                        started_at: float | None, slot: tuple[Sequence[Any], Any] | None = None) -> int:
+                        started_at: float | None, slot: tuple[Sequence[Any], Any] | None = None,
+                        query_hash: str | None = None) -> int:
         """Write entities grouped by document (one transaction per document, a fresh document
-        without any diffing) and, with ``slot``, a query's ids, all in one replica batch."""
+        without any diffing) and, with ``slot``, a query's ids, all in one replica batch.
+        Everything is validated before anything is written."""
         groups: dict[tuple[str, int | None], dict[str, dict[str, Any]]] = {}
+        # document -> id -> encode_checked(entity), for the entities that do not read back exactly
+        # as they are (rare: a tuple, an integral float...); the others are written and cached as is.
+        inexact: dict[str, dict[str, Any]] = {}
+        fresh: dict[str, bool] = {}  # document -> not loaded (nothing stored to compare with)
+        has_doc = self.replica.has_doc
         for t, eid, ent in found:
-            if not self._accept(t, eid, ent, started_at):
+            enc = encode_checked(ent)  # raises InvalidValueError before anything is written
+            doc_id = t.fixed_doc or t.doc_id(eid)
+            is_fresh = fresh.get(doc_id)
+            if is_fresh is None:
+                is_fresh = fresh[doc_id] = not has_doc(doc_id)
+            if not (is_fresh and t.version is not None and started_at is not None) and not self._accept(
+                    t, eid, ent, started_at, is_fresh):
                 self.skipped_stale += 1
                 continue
-            doc_id = t.doc_id(eid)
+            group = groups.get((doc_id, t.depth))
+            if group is None:
+                group = groups[(doc_id, t.depth)] = {}
+                inexact.setdefault(doc_id, {})
+            group[eid] = ent
+            if enc is not ent:
+                inexact[doc_id][eid] = enc
+            elif inexact[doc_id]:
+                inexact[doc_id].pop(eid, None)  # the same entity twice in one response: the last is written
+        for doc_id, _depth in groups:
             self._entity_docs.add(doc_id)
-            groups.setdefault((doc_id, t.depth), {})[eid] = ent
         changed = 0
-        with self.replica.batch(origin=origin):
-            for (doc_id, depth), items in groups.items():
-                changed += self.replica.write_many(doc_id, items, depth=depth, origin=origin)
-            if slot is not None:
-                self.replica.write(slot[0], slot[1], origin=origin)
-        # The batch has flushed (and invalidated what changed): remember what was just written.
-        for (doc_id, _depth), items in groups.items():
-            for eid, ent in items.items():
-                if all(type(v) in _SCALARS for v in ent.values()):
-                    self._cache[(doc_id, eid)] = ent
+        outermost = not self.replica.in_batch and not self.replica.flushing
+        try:
+            with self.replica.batch(origin=origin):
+                own: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+                for (doc_id, depth), items in groups.items():
+                    n = self.replica.write_many(doc_id, items, depth=depth, origin=origin, encoded=inexact[doc_id])
+                    if n:  # only a document that changed reports a change to take as this write
+                        own[doc_id] = (items, inexact[doc_id])
+                    changed += n
+                slot_changed = slot is not None and self.replica.write(slot[0], slot[1], origin=origin)
+                if outermost:
+                    self._own = own
+                    if slot is not None and slot_changed and query_hash is not None \
+                            and encode_checked(slot[1]) is slot[1]:
+                        self._own_slot = (self.replica.route(slot[0]).doc_id, query_hash, slot[1])
+        finally:
+            self._own = None
+            self._own_slot = None
         return changed
 
     # -- queries -----------------------------------------------------------------------------
@@ -231,50 +303,78 @@ class EntityStore:
         """Write a normalized query's result: entities to their documents, ids to the slot."""
         found: list[tuple[EntityType, str, dict[str, Any]]] = []
         stored = normalize(data, query.options.normalize, found)
-        self._write_entities(found, origin, started_at, slot=(query.query_key, stored))
+        self._write_entities(found, origin, started_at, slot=(query.query_key, stored), query_hash=query.query_hash)
 
     def read_query(self, query: Query) -> Any:
         """The denormalized data of ``query`` (MISSING when it has none); refreshes the index
         of the entities it references and where they sit."""
-        stored = self.replica.read(query.query_key)
-        if stored is MISSING:
-            self._set_refs(query, {}, None)
-            return MISSING
-        refs: dict[EntityKey, EntityType] = {}
-        positions: Positions = {}
-        misses: dict[str, int] = {}
-        cache = self._cache
         in_batch = self.replica.in_batch
+        fresh = self._fresh_slots.pop(query.query_hash, None)
+        stored = fresh[1] if fresh is not None and not in_batch else self.replica.read(query.query_key)
+        if stored is MISSING:
+            self._set_refs(query, None)
+            return MISSING
+        refs = Refs()
+        misses: dict[str, int] = {}
+        caches = self._cache
+        read_entity = self._read_entity
 
         def read(t: EntityType, eid: str) -> Any:
             if not in_batch:
-                hit = cache.get((t.doc_id(eid), eid), _MISS)
-                if hit is not _MISS:
-                    return hit
-            return self._read_entity(t, eid, misses)
+                cache = caches.get(t.doc_id(eid))
+                if cache is not None:
+                    hit = cache.get(eid, _MISS)
+                    if hit is not _MISS:
+                        return hit
+            return read_entity(t, eid, misses)
 
-        value = denormalize(stored, query.options.normalize, read, refs, positions)
-        self._set_refs(query, refs, positions)
+        value = denormalize(stored, query.options.normalize, read, refs)
+        self._set_refs(query, refs)
         return value
 
     def patched(self, query: Query, keys: set[EntityKey]) -> Any:
         """The query's previous result with the changed entities patched in, or MISSING when
         it must be rebuilt (an entity went away, or has relations)."""
-        positions = self._positions.get(query.query_hash)
-        refs = self._query_refs.get(query.query_hash)
+        refs = self._refs.get(query.query_hash)
         data = query.state.data
-        if positions is None or refs is None or data is MISSING:
+        if refs is None or data is MISSING:
             return MISSING
         changes: list[tuple[tuple[Any, ...], Any]] = []
+        rest: list[EntityKey] = []
         for key in keys:
-            t = refs.get(key)
-            paths = paths_of(positions, key)
-            if t is None or t.relations or not paths:
+            t = refs.keys.get(key)
+            if t is None:
+                rest.append(key)
+                continue
+            paths = paths_of(refs.positions, key)
+            if t.relations or not paths:
                 return MISSING  # not in the result yet (it was missing when built): rebuild
             value = self._read_entity(t, key[1])
             if value is None:
                 return MISSING
             changes.extend((path, value) for path in paths)
+        for lst in refs.lists if rest else ():
+            mine = [key for key in rest if lst.doc_of(key[1]) == key[0]]
+            if not mine:
+                continue
+            index = {eid: i for i, eid in enumerate(lst.present)} if len(mine) > _MANY_KEYS else None
+            for key in mine:
+                eid = key[1]
+                if index is not None:
+                    i = index.get(eid, -1)
+                else:
+                    try:
+                        i = lst.present.index(eid)
+                    except ValueError:
+                        i = -1
+                if i < 0:
+                    if eid in lst.missing:
+                        return MISSING  # a referenced entity appeared: rebuild
+                    continue
+                value = self._read_entity(lst.type, eid)
+                if value is None:
+                    return MISSING
+                changes.append(((*lst.path, i), value))
         return patch(data, changes)
 
     def read_window(self, query_key: Sequence[Any], start: int, stop: int, entity_type: EntityType) -> list[Any]:
@@ -300,51 +400,61 @@ class EntityStore:
 
     def release(self, query: Query) -> None:
         """Forget a query's references (it left the cache)."""
-        self._set_refs(query, {}, None)
-        self._query_refs.pop(query.query_hash, None)
+        self._set_refs(query, None)
         self._queries.pop(query.query_hash, None)
 
-    def _set_refs(self, query: Query, refs: dict[EntityKey, EntityType], positions: Positions | None) -> None:
+    def _set_refs(self, query: Query, refs: Refs | None) -> None:
         qhash = query.query_hash
-        if positions is None:
-            self._positions.pop(qhash, None)
+        old = self._refs.get(qhash)
+        if refs is None:
+            self._refs.pop(qhash, None)
         else:
-            self._positions[qhash] = positions
-        old = self._query_refs.get(qhash, {})
-        if refs.keys() == old.keys():
-            self._query_refs[qhash] = refs
-            return
-        if refs:
+            self._refs[qhash] = refs
             self._queries[qhash] = query
+        if old is not None and refs is not None and old.same_keys(refs):
+            return
+        new = refs.by_doc() if refs is not None else {}
+        old_by = old.by_doc() if old is not None else {}
         referrers = self._referrers
-        gone_docs: dict[str, int] = {}
-        for key in old.keys() - refs.keys():
-            holders = referrers.get(key)
-            if holders == qhash:
-                del referrers[key]
-            elif isinstance(holders, set):
-                holders.discard(qhash)
-                if len(holders) == 1:
-                    referrers[key] = next(iter(holders))
-            gone_docs[key[0]] = gone_docs.get(key[0], 0) + 1
-        new_docs: dict[str, int] = {}
-        for key in refs.keys() - old.keys():
-            self._entity_docs.add(key[0])  # watch it even before it exists (a peer may create it)
-            holders = referrers.get(key)
-            if holders is None:
-                referrers[key] = qhash  # one referrer (the common case) is kept without a set
-            elif isinstance(holders, set):
-                holders.add(qhash)
-            elif holders != qhash:
-                referrers[key] = {holders, qhash}
-            if key[0] not in new_docs:
-                self._doc_gc_time.setdefault(key[0], refs[key].gc_time)
-            new_docs[key[0]] = new_docs.get(key[0], 0) + 1
-        for doc_id, n in new_docs.items():
-            self._incref(doc_id, n)
-        for doc_id, n in gone_docs.items():
-            self._decref(doc_id, self._doc_gc_time.get(doc_id, 300.0), n)
-        self._query_refs[qhash] = refs
+        for doc_id in [*new, *(d for d in old_by if d not in new)]:
+            now, before = new.get(doc_id), old_by.get(doc_id)
+            per = referrers.get(doc_id)
+            if now and not before:
+                self._entity_docs.add(doc_id)  # watch it even before it exists (a peer may create it)
+                self._doc_gc_time.setdefault(doc_id, next(iter(now.values())).gc_time)
+            if now and not before and per is None:
+                # Nobody referenced this document: the map built for the diff becomes its index.
+                for eid in now:
+                    now[eid] = qhash  # type: ignore[assignment]
+                referrers[doc_id] = cast("dict[str, str | set[str]]", now)
+                self._incref(doc_id, len(now))
+                continue
+            added = (now.keys() - before.keys() if before else now.keys()) if now else ()
+            gone = (before.keys() - now.keys() if now else before.keys()) if before else ()
+            if added:
+                if per is None:
+                    per = referrers[doc_id] = {}
+                for eid in added:
+                    holders = per.get(eid)
+                    if holders is None:
+                        per[eid] = qhash  # one referrer (the common case) is kept without a set
+                    elif isinstance(holders, set):
+                        holders.add(qhash)
+                    elif holders != qhash:
+                        per[eid] = {holders, qhash}
+                self._incref(doc_id, len(added))
+            if gone:
+                for eid in gone:
+                    holders = per.get(eid) if per is not None else None
+                    if holders == qhash:
+                        del per[eid]  # type: ignore[union-attr]
+                    elif isinstance(holders, set):
+                        holders.discard(qhash)
+                        if len(holders) == 1:
+                            per[eid] = next(iter(holders))  # type: ignore[index]
+                if per is not None and not per:
+                    del referrers[doc_id]
+                self._decref(doc_id, self._doc_gc_time.get(doc_id, 300.0), len(gone))
 
     # -- garbage collection ------------------------------------------------------------------
     def on_reference(self, callback: Callable[[str, bool], None]) -> Callable[[], None]:

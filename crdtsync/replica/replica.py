@@ -27,12 +27,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycrdt import Array, Doc, Map, Subscription
+from pycrdt import Array, Doc, Map, Subscription, merge_updates
 
 from ..errors import FrameError, RoutingError
 from ..origins import LOCAL, REMOTE, Origin
-from ..values import MISSING, check_value, decode, encode_plain, is_pycrdt_panic, strict_equal
+from ..values import MISSING, PLAIN_SCALARS, check_value, decode, encode_checked, is_pycrdt_panic, strict_equal
 from .routing import Route, Router
+from .txn import can_commit, commit_point
 
 ROOT_NAME = "root"
 log = logging.getLogger("crdtsync.replica")
@@ -85,7 +86,8 @@ class Replica:
         self._update_listeners: list[UpdateCallback] = []
         self._doc_listeners: list[DocCallback] = []
         self._origin: Origin = LOCAL
-        self._pending_changes: list[tuple[str, tuple[Any, ...], Origin]] = []
+        # Changed paths waiting for the flush, one entry per document and transaction.
+        self._pending_changes: list[tuple[str, list[tuple[Any, ...]], Origin]] = []
         self._pending_updates: list[tuple[str, bytes, Origin]] = []
         self._batch_depth = 0
         self._batch_stack: contextlib.ExitStack | None = None
@@ -138,17 +140,18 @@ class Replica:
         origin = self._origin
         own = self._own_paths.pop(doc_id, None)
         if own is not None and doc_id not in self._untracked:
-            self._pending_changes.extend((doc_id, p, origin) for p in own)
+            self._pending_changes.append((doc_id, own, origin))
             return
         self._untracked.discard(doc_id)
+        paths: list[tuple[Any, ...]] = []
         for ev in events:
             path = tuple(ev.path)
             keys = getattr(ev, "keys", None)
             if isinstance(keys, Mapping) and keys:
-                for k in keys:
-                    self._pending_changes.append((doc_id, (*path, k), origin))
+                paths.extend((*path, k) for k in keys)
             else:
-                self._pending_changes.append((doc_id, path, origin))
+                paths.append(path)
+        self._pending_changes.append((doc_id, paths, origin))
 
     def _on_txn(self, doc_id: str, event: Any) -> None:
         self._pending_updates.append((doc_id, bytes(event.update), self._origin))
@@ -211,15 +214,26 @@ class Replica:
             return changed
 
     def write_many(self, doc_id: str, items: Mapping[str, Any], *, depth: int | None = None,
-                   origin: Origin = LOCAL) -> int:
+                   origin: Origin = LOCAL, encoded: Mapping[str, Any] | None = None) -> int:
         """Diff-write many root-level slots of one document in one transaction (entities, say).
-        Returns how many slots changed."""
-        for value in items.values():
-            check_value(value)
+        Returns how many slots changed. ``encoded``: the caller has validated every value with
+        ``encode_checked`` and gives here the encoded form of those it changed (the others are
+        stored as they are)."""
+        if encoded is None:
+            for value in items.values():
+                check_value(value)
         own: list[tuple[Any, ...]] = []
         with self._transaction(doc_id, origin) as st:
             root = st.root
-            if len(root) == 0:  # a fresh document: nothing to diff against
+            if len(root) == 0 and depth == 0:  # a fresh document of plain values: no diffing
+                insert, txn = root.integrated.insert, st.doc._txn
+                for k, v in items.items():
+                    if txn is None or txn._txn is None:  # not ours to use: the public path
+                        _assign(root, k, v, depth)
+                    else:
+                        insert(txn._txn, k, encode_checked(v) if encoded is None else encoded.get(k, v))
+                    own.append((k,))
+            elif len(root) == 0:  # a fresh document: nothing to diff against
                 for k, v in items.items():
                     _assign(root, k, v, depth)
                     own.append((k,))
@@ -407,28 +421,37 @@ class Replica:
                 updates, self._pending_updates = self._pending_updates, []
                 if self._change_listeners and changes:
                     by_doc: dict[str, tuple[list[tuple[Any, ...]], Origin]] = {}
-                    for doc_id, cpath, origin in changes:
-                        by_doc.setdefault(doc_id, ([], origin))[0].append(cpath)
+                    copied: set[str] = set()  # docs whose path list here is a copy (safe to extend)
+                    for doc_id, cpaths, origin in changes:
+                        have = by_doc.get(doc_id)
+                        if have is None:
+                            by_doc[doc_id] = (cpaths, origin)
+                        else:
+                            if doc_id not in copied:
+                                copied.add(doc_id)
+                                have = by_doc[doc_id] = (list(have[0]), have[1])
+                            have[0].extend(cpaths)
                     for doc_id, (paths, origin) in by_doc.items():
                         for ccb in list(self._change_listeners):
                             call(ccb, doc_id, paths, origin)
                 fired: dict[_Watch, Origin] = {}
-                for doc_id, cpath, origin in changes:
+                for doc_id, cpaths, origin in changes:
                     st = self._docs.get(doc_id)
                     if st is None or not (st.whole or st.by_first):
                         continue
-                    candidates: list[_Watch] = list(st.whole)
-                    if not cpath:
-                        for bucket in st.by_first.values():
-                            candidates.extend(bucket)
-                    else:
-                        candidates.extend(st.by_first.get(str(cpath[0]), ()))
-                    for w in candidates:
-                        if w not in fired and _related(w.path, cpath):
-                            fired[w] = origin
+                    for cpath in cpaths:
+                        candidates: list[_Watch] = list(st.whole)
+                        if not cpath:
+                            for bucket in st.by_first.values():
+                                candidates.extend(bucket)
+                        else:
+                            candidates.extend(st.by_first.get(str(cpath[0]), ()))
+                        for w in candidates:
+                            if w not in fired and _related(w.path, cpath):
+                                fired[w] = origin
                 for w, origin in fired.items():
                     call(w.callback, origin)
-                for doc_id, update, origin in updates:
+                for doc_id, update, origin in _merge_runs(updates) if self._update_listeners else ():
                     for cb in list(self._update_listeners):
                         call(cb, doc_id, update, origin)
         finally:
@@ -485,16 +508,54 @@ class Replica:
         self._docs.clear()
 
 
+def _merge_runs(updates: list[tuple[str, bytes, Origin]]) -> list[tuple[str, bytes, Origin]]:
+    """Each document's consecutive updates with one origin (the commits of one chunked write,
+    see txn.py, which other documents' commits may interleave) merged into one, so listeners
+    see one update per logical change. A document's updates keep their order."""
+    if len(updates) < 2:
+        return updates
+    runs: list[tuple[str, list[bytes], Origin]] = []
+    last: dict[str, tuple[str, list[bytes], Origin]] = {}
+    for doc_id, update, origin in updates:
+        run = last.get(doc_id)
+        if run is not None and run[2] == origin:
+            run[1].append(update)
+            continue
+        run = (doc_id, [update], origin)
+        last[doc_id] = run
+        runs.append(run)
+    return [(d, us[0] if len(us) == 1 else merge_updates(*us), o) for d, us, o in runs]
+
+
 # -- diff writes ---------------------------------------------------------------------------
 #
 # pycrdt inserts array items one at a time, and inside one transaction each insert at index i
 # walks every not-yet-squashed block before i: building a 20,000-item array with Array(list)
-# or sequential inserts took 17 s and 5.6 GB here. Inserting in reverse order at one fixed
-# index never walks the new items, so it stays linear (100,000 items in 0.19 s). Every array
-# write goes through _insert_many for that reason.
+# or sequential inserts took 17 s and 5.6 GB here. Every array write goes through _insert_many:
+# it appends forward and commits every _CHUNK items (see txn.py), which is linear and leaves
+# one squashed block per run of plain items; where a commit is not allowed (somebody else's
+# transaction is open around ours) it inserts in reverse order at one fixed index, which never
+# walks the new items either but leaves one block per item.
+
+_CHUNK = 48  # items appended between commit points
 
 
 def _insert_many(arr: Array[Any], index: int, values: Sequence[Any], depth: int | None) -> None:
+    doc = arr.doc
+    if len(values) > _CHUNK and can_commit(doc):
+        deeper = depth is None or depth > 0
+        raw = arr.integrated
+        txn: Any = doc._txn
+        for i, v in enumerate(values):
+            if type(v) in PLAIN_SCALARS:
+                raw.insert(txn._txn, index + i, v)
+            elif deeper and isinstance(v, (Mapping, list, tuple)):
+                _insert_one(arr, index + i, v, depth)
+            else:
+                raw.insert(txn._txn, index + i, encode_checked(v))
+            if i % _CHUNK == _CHUNK - 1:
+                commit_point(doc)
+        return
     for v in reversed(values):
         _insert_one(arr, index, v, depth)
 
@@ -509,7 +570,7 @@ def _insert_one(arr: Array[Any], index: int, value: Any, depth: int | None) -> N
         arr._set(index, Array())
         _insert_many(arr[index], 0, value, nxt)
     else:
-        _raw_insert(arr, index, encode_plain(value))
+        _raw_insert(arr, index, encode_checked(value))
 
 
 def _fill_map(m: Map[Any], value: Mapping[str, Any], depth: int | None) -> None:
@@ -528,13 +589,13 @@ def _assign(m: Map[Any], key: str, value: Any, depth: int | None) -> None:
         m[key] = Array()
         _insert_many(m[key], 0, value, nxt)
     else:
-        _raw_insert(m, key, encode_plain(value))
+        _raw_insert(m, key, encode_checked(value))
 
 
 def _raw_insert(container: Map[Any] | Array[Any], key: Any, plain: Any) -> None:
     """Insert a plain value (no shared types inside) straight into yrs. pycrdt's own setter adds
     a transaction context and type checks per call (about 10 us each here); crdtsync calls this
-    only inside one of its open transactions, with values ``encode_plain`` produced."""
+    only inside one of its open transactions, with values ``encode_checked`` produced."""
     txn = container.doc._txn
     if txn is None or txn._txn is None:  # not inside a transaction: take the public path
         if isinstance(container, Array):
