@@ -32,26 +32,59 @@ def check_shape(shape: Any) -> None:
     raise ValueError(f"not a shape: {shape!r}")
 
 
-def normalize(value: Any, shape: Any, out: list[tuple[EntityType, str, dict[str, Any]]]) -> Any:
+class Found:
+    """The entities met while normalizing, in order: three parallel lists rather than a tuple
+    per entity (a 100,000-entity load allocates and frees 7 MB less)."""
+
+    __slots__ = ("ids", "types", "values")
+
+    def __init__(self) -> None:
+        self.types: list[EntityType] = []
+        self.ids: list[str] = []
+        self.values: list[dict[str, Any]] = []
+
+    def add(self, t: EntityType, eid: str, value: dict[str, Any]) -> None:
+        self.types.append(t)
+        self.ids.append(eid)
+        self.values.append(value)
+
+    def __iter__(self) -> Iterator[tuple[EntityType, str, dict[str, Any]]]:
+        return zip(self.types, self.ids, self.values, strict=True)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def normalize(value: Any, shape: Any, out: Found) -> Any:
     """``value`` with entities replaced by ids; each entity (relations normalized too) is
-    appended to ``out`` in the order met."""
+    added to ``out`` in the order met."""
     if shape is None or value is None:
         return value
     if isinstance(shape, EntityType):
         eid = shape.id_of(value)
         if not shape.relations:  # stored as it came (a copy only of a non-dict mapping)
-            out.append((shape, eid, value if type(value) is dict else dict(value)))
+            out.add(shape, eid, value if type(value) is dict else dict(value))
             return eid
         obj = dict(value)
         for fname, sub in shape.relations.items():
             if fname in obj:
                 obj[fname] = normalize(obj[fname], sub, out)
-        out.append((shape, eid, obj))
+        out.add(shape, eid, obj)
         return eid
     if isinstance(shape, list):
         if not isinstance(value, (list, tuple)):
             raise InvalidValueError(f"expected a list for shape {shape!r}, got {type(value).__name__}")
-        return [normalize(v, shape[0], out) for v in value]
+        inner = shape[0]
+        if isinstance(inner, EntityType) and not inner.relations:  # the large case, inlined
+            id_of, types, ids, values = inner.id_of, out.types, out.ids, out.values
+            start = len(ids)
+            for v in value:
+                eid = id_of(v)
+                types.append(inner)
+                ids.append(eid)
+                values.append(v if type(v) is dict else dict(v))
+            return ids[start:]
+        return [normalize(v, inner, out) for v in value]
     if not isinstance(value, Mapping):
         raise InvalidValueError(f"expected a mapping for shape {shape!r}, got {type(value).__name__}")
     return {k: normalize(v, shape[k], out) if k in shape else v for k, v in value.items()}
@@ -86,7 +119,7 @@ class EntityList:
     list at ``path`` is entity ``present[i]``, so no per-entity position is kept: about 8 bytes
     an entity instead of a dict entry, a key tuple and a path tuple."""
 
-    __slots__ = ("fixed_doc", "missing", "path", "present", "type")
+    __slots__ = ("fixed_doc", "keyset", "missing", "path", "present", "type")
 
     def __init__(self, path: tuple[Any, ...], entity_type: EntityType) -> None:
         self.path = path
@@ -94,6 +127,9 @@ class EntityList:
         self.fixed_doc = entity_type.fixed_doc
         self.present: list[str] = []
         self.missing: list[str] = []
+        # Every id of the list (entity type as value), as built while deduplicating: handed over
+        # once by Refs.by_doc (the store turns it into its referrer map), then None.
+        self.keyset: dict[str, Any] | None = None
 
     def doc_of(self, eid: str) -> str:
         return self.fixed_doc if self.fixed_doc is not None else self.type.doc_id(eid)
@@ -127,17 +163,24 @@ class Refs:
             out.setdefault(doc_id, {})[eid] = t
         for lst in self.lists:
             t = lst.type
+            keyset, lst.keyset = lst.keyset, None
             if lst.fixed_doc is not None:
                 per = out.get(lst.fixed_doc)
+                if keyset is None:
+                    keyset = dict.fromkeys(lst.present, t)
+                    keyset.update(dict.fromkeys(lst.missing, t))
                 if per is None:
-                    out[lst.fixed_doc] = per = dict.fromkeys(lst.present, t)
+                    out[lst.fixed_doc] = keyset
                 else:
-                    per.update(dict.fromkeys(lst.present, t))
-                per.update(dict.fromkeys(lst.missing, t))
+                    per.update(keyset)
             else:
                 for doc_id, eid in lst.entity_keys():
                     out.setdefault(doc_id, {})[eid] = t
         return out
+
+    def drop_keysets(self) -> None:
+        for lst in self.lists:
+            lst.keyset = None
 
     def same_keys(self, other: Refs) -> bool:
         """True when both reference the same entities at the same places (a cheap check)."""
@@ -198,12 +241,13 @@ def _entity_list(stored: list[Any], t: EntityType, read: Callable[[EntityType, s
     refs.lists.append(lst)
     out: list[Any] = []
     present, missing = lst.present, lst.missing
-    seen: set[str] = set()
+    seen: dict[str, Any] = {}
+    lst.keyset = seen
     for item in stored:
         eid = item if type(item) is str else str(item)
         if eid in seen:
             continue
-        seen.add(eid)
+        seen[eid] = t
         ent = read(t, eid)
         if ent is None:
             missing.append(eid)

@@ -35,7 +35,7 @@ from ..errors import InvalidValueError
 from ..origins import LOCAL, Origin
 from ..values import MISSING, decode, encode_checked
 from .entity import EntityType, is_newer_or_same
-from .shape import EntityKey, Refs, check_shape, denormalize, normalize, patch, paths_of
+from .shape import EntityKey, Found, Refs, check_shape, denormalize, normalize, patch, paths_of
 
 if TYPE_CHECKING:
     from ..cache.query import Query
@@ -200,7 +200,7 @@ class EntityStore:
               started_at: float | None = None) -> bool:
         """Store one entity (its relations normalized too). Returns False when every entity
         write was skipped by the monotonic-read rule or changed nothing."""
-        found: list[tuple[EntityType, str, dict[str, Any]]] = []
+        found = Found()
         normalize(obj, entity_type, found)
         return self._write_entities(found, origin, started_at) > 0
 
@@ -244,7 +244,7 @@ class EntityStore:
         written[eid] = started_at
         return True
 
-    def _write_entities(self, found: list[tuple[EntityType, str, dict[str, Any]]], origin: Origin,
+    def _write_entities(self, found: Found, origin: Origin,
                         started_at: float | None, slot: tuple[Sequence[Any], Any] | None = None,
                         query_hash: str | None = None) -> int:
         """Write entities grouped by document (one transaction per document, a fresh document
@@ -301,7 +301,7 @@ class EntityStore:
     # -- queries -----------------------------------------------------------------------------
     def write_query(self, query: Query, data: Any, *, origin: Origin, started_at: float | None = None) -> None:
         """Write a normalized query's result: entities to their documents, ids to the slot."""
-        found: list[tuple[EntityType, str, dict[str, Any]]] = []
+        found = Found()
         stored = normalize(data, query.options.normalize, found)
         self._write_entities(found, origin, started_at, slot=(query.query_key, stored), query_hash=query.query_hash)
 
@@ -412,6 +412,7 @@ class EntityStore:
             self._refs[qhash] = refs
             self._queries[qhash] = query
         if old is not None and refs is not None and old.same_keys(refs):
+            refs.drop_keysets()
             return
         new = refs.by_doc() if refs is not None else {}
         old_by = old.by_doc() if old is not None else {}
