@@ -225,13 +225,21 @@ class Replica:
         own: list[tuple[Any, ...]] = []
         with self._transaction(doc_id, origin) as st:
             root = st.root
-            if len(root) == 0 and depth == 0:  # a fresh document of plain values: no diffing
-                insert, txn = root.integrated.insert, st.doc._txn
+            txn: Any = st.doc._txn
+            if len(root) == 0 and depth in (0, 1) and txn is not None and txn._txn is not None:
+                # A fresh document of plain values, or of maps of plain values ("fields"): no
+                # diffing, straight into yrs (pycrdt's wrappers cost more than the insert here).
+                raw, tx = root.integrated, txn._txn
                 for k, v in items.items():
-                    if txn is None or txn._txn is None:  # not ours to use: the public path
-                        _assign(root, k, v, depth)
+                    enc = encode_checked(v) if encoded is None else encoded.get(k, v)
+                    if depth == 0:
+                        raw.insert(tx, k, enc)
+                    elif type(enc) is dict:
+                        sub = raw.insert_map_prelim(tx, k)
+                        for fk, fv in enc.items():
+                            sub.insert(tx, fk, fv)
                     else:
-                        insert(txn._txn, k, encode_checked(v) if encoded is None else encoded.get(k, v))
+                        _assign(root, k, v, depth)
                     own.append((k,))
             elif len(root) == 0:  # a fresh document: nothing to diff against
                 for k, v in items.items():
