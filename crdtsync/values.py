@@ -55,38 +55,10 @@ MISSING: Any = _Missing()
 PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
 
 
-def check_value(value: Any, _depth: int = 0) -> None:
-    """Raise :class:`InvalidValueError` unless ``value`` is JSON-like and storable."""
-    if type(value) is dict:  # the common case, without an isinstance chain per field
-        if len(value) == 1 and FLOAT_TAG in value:
-            raise InvalidValueError(f"a mapping whose only key is {FLOAT_TAG!r} is reserved by crdtsync")
-        for k, v in value.items():
-            if type(k) is not str:
-                raise InvalidValueError(f"mapping keys must be str, got {k!r}")
-            if type(v) not in PLAIN_SCALARS:
-                check_value(v, _depth + 1)
-        return
-    if _depth > 200:
-        raise InvalidValueError("value nested deeper than 200 levels")
-    if value is None or isinstance(value, (bool, str, int)):
-        return
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise InvalidValueError(f"non-finite float {value!r} cannot be stored")
-        return
-    if isinstance(value, Mapping):
-        if len(value) == 1 and FLOAT_TAG in value:
-            raise InvalidValueError(f"a mapping whose only key is {FLOAT_TAG!r} is reserved by crdtsync")
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise InvalidValueError(f"mapping keys must be str, got {k!r}")
-            check_value(v, _depth + 1)
-        return
-    if isinstance(value, (list, tuple)):
-        for v in value:
-            check_value(v, _depth + 1)
-        return
-    raise InvalidValueError(f"{type(value).__name__} cannot be stored in a document")
+def check_value(value: Any) -> None:
+    """Raise :class:`InvalidValueError` unless ``value`` is JSON-like and storable: str keys,
+    finite floats, ints within 64 bits (what yrs stores), nested at most 200 levels."""
+    encode_checked(value)
 
 
 def encode_plain(value: Any) -> Any:
@@ -105,36 +77,54 @@ def encode_plain(value: Any) -> Any:
     return [encode_plain(v) for v in value]
 
 
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+_MAX_DEPTH = 200
+
+
+def _check_int(value: int) -> None:
+    if not _I64_MIN <= value <= _I64_MAX:
+        raise InvalidValueError(f"int {value} does not fit in 64 bits (what a document stores)")
+
+
 def encode_checked(value: Any, _depth: int = 0) -> Any:
-    """:func:`check_value` and :func:`encode_plain` in one pass. Returns ``value`` itself (the
-    same object) when it is stored exactly as it is, so that reading it back gives an equal
-    value of the same types: no tuple, no integral float, no subclass of a JSON type anywhere
-    in it. Otherwise it returns a new encoded value that shares the exact parts."""
+    """Validate ``value`` (see :func:`check_value`) and encode it (see :func:`encode_plain`) in
+    one pass. Returns ``value`` itself (the same object) only when it is stored exactly as it
+    is, so that reading it back gives an equal value of the same types: no tuple, no integral
+    float, no subclass of a JSON type anywhere in it. Otherwise it returns a new encoded value
+    that shares the exact parts. Enum members with a str, int or float mix-in are stored as
+    their values."""
     t = type(value)
-    if t in PLAIN_SCALARS:
+    if t is str or t is bool or value is None:
         return value
-    if _depth > 200:
-        raise InvalidValueError("value nested deeper than 200 levels")
+    if t is int:
+        _check_int(value)
+        return value
+    if _depth > _MAX_DEPTH:
+        raise InvalidValueError(f"value nested deeper than {_MAX_DEPTH} levels")
     if t is dict:
         if len(value) == 1 and FLOAT_TAG in value:
             raise InvalidValueError(f"a mapping whose only key is {FLOAT_TAG!r} is reserved by crdtsync")
         out: dict[str, Any] | None = None
         for k, v in value.items():
             if type(k) is not str:
-                raise InvalidValueError(f"mapping keys must be str, got {k!r}")
+                if not isinstance(k, str):
+                    raise InvalidValueError(f"mapping keys must be str, got {k!r}")
+                if out is None:
+                    out = dict(value)
+                del out[k]
+                out[str.__str__(k)] = v
+                k = str.__str__(k)
             tv = type(v)
-            if tv in PLAIN_SCALARS:
+            # Inline fast paths (this runs once per entity of a 100,000-entity load): scalars, a
+            # finite non-integral float (``x - x`` is nan for inf and nan) and a list of scalars.
+            if tv is str or tv is bool or v is None:
                 continue
-            # Inline fast paths (this runs once per entity of a 100,000-entity load): a finite
-            # non-integral float (``x - x`` is nan for inf and nan) and a list of scalars.
+            if tv is int and _I64_MIN <= v <= _I64_MAX:
+                continue
             if tv is float and v - v == 0.0 and v % 1.0 != 0.0:
                 continue
-            if tv is list:
-                for x in v:
-                    if type(x) not in PLAIN_SCALARS:
-                        break
-                else:
-                    continue
+            if tv is list and _scalars(v):
+                continue
             e = encode_checked(v, _depth + 1)
             if e is not v:
                 if out is None:
@@ -142,10 +132,10 @@ def encode_checked(value: Any, _depth: int = 0) -> Any:
                 out[k] = e
         return value if out is None else out
     if t is list:
+        if _scalars(value):
+            return value
         items: list[Any] | None = None
         for i, v in enumerate(value):
-            if type(v) in PLAIN_SCALARS:
-                continue
             e = encode_checked(v, _depth + 1)
             if e is not v:
                 if items is None:
@@ -156,25 +146,32 @@ def encode_checked(value: Any, _depth: int = 0) -> Any:
         if not math.isfinite(value):
             raise InvalidValueError(f"non-finite float {value!r} cannot be stored")
         return {FLOAT_TAG: value} if value.is_integer() else value
-    # Subclasses and other containers: checked, and converted to the plain types they read back as.
-    check_value(value, _depth)
-    return encode_plain(_to_base(value))
-
-
-def _to_base(value: Any) -> Any:
+    # Subclasses and other containers: converted to the plain type they read back as.
     if isinstance(value, bool):
         return bool(value)
-    if isinstance(value, int):
-        return int(value)
     if isinstance(value, str):
-        return str(value)
+        return str.__str__(value)  # an Enum with a str mix-in: its value, not "Cls.NAME"
+    if isinstance(value, int):
+        return encode_checked(int.__index__(value), _depth)
     if isinstance(value, float):
-        return float(value)
+        return encode_checked(float.__float__(value), _depth)
     if isinstance(value, Mapping):
-        return {str(k): _to_base(v) for k, v in value.items()}
+        return encode_checked(dict(value.items()), _depth)
     if isinstance(value, (list, tuple)):
-        return [_to_base(v) for v in value]
-    return value
+        return encode_checked(list(value), _depth)
+    raise InvalidValueError(f"{type(value).__name__} cannot be stored in a document")
+
+
+def _scalars(items: list[Any]) -> bool:
+    """True when every item is a str, bool, None or 64-bit int (stored as it is)."""
+    for x in items:
+        tx = type(x)
+        if tx is str or tx is bool or x is None:
+            continue
+        if tx is int and _I64_MIN <= x <= _I64_MAX:
+            continue
+        return False
+    return True
 
 
 def encode(value: Any, depth: int | None) -> Any:

@@ -340,11 +340,12 @@ class EntityStore:
         if refs is None or data is MISSING:
             return MISSING
         changes: list[tuple[tuple[Any, ...], Any]] = []
-        rest: list[EntityKey] = []
+        rest = list(keys) if refs.lists else []  # an entity can also sit in a list of the result
         for key in keys:
             t = refs.keys.get(key)
             if t is None:
-                rest.append(key)
+                if not refs.lists:
+                    return MISSING  # not referenced by this result (any more): rebuild
                 continue
             paths = paths_of(refs.positions, key)
             if t.relations or not paths:
@@ -402,6 +403,7 @@ class EntityStore:
         """Forget a query's references (it left the cache)."""
         self._set_refs(query, None)
         self._queries.pop(query.query_hash, None)
+        self._fresh_slots.pop(query.query_hash, None)
 
     def _set_refs(self, query: Query, refs: Refs | None) -> None:
         qhash = query.query_hash

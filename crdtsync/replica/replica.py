@@ -33,7 +33,7 @@ from ..errors import FrameError, RoutingError
 from ..origins import LOCAL, REMOTE, Origin
 from ..values import MISSING, PLAIN_SCALARS, check_value, decode, encode_checked, is_pycrdt_panic, strict_equal
 from .routing import Route, Router
-from .txn import can_commit, commit_point
+from .txn import can_commit, commit_point, in_commit_point
 
 ROOT_NAME = "root"
 log = logging.getLogger("crdtsync.replica")
@@ -142,7 +142,9 @@ class Replica:
         if own is not None and doc_id not in self._untracked:
             self._pending_changes.append((doc_id, own, origin))
             return
-        self._untracked.discard(doc_id)
+        st = self._docs.get(doc_id)
+        if st is None or not in_commit_point(st.doc):  # after a commit point the edit goes on
+            self._untracked.discard(doc_id)
         paths: list[tuple[Any, ...]] = []
         for ev in events:
             path = tuple(ev.path)

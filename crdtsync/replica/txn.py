@@ -22,6 +22,14 @@ from typing import Any
 
 from pycrdt import Doc
 
+_committing: set[int] = set()  # id() of the documents inside commit_point's commit
+
+
+def in_commit_point(doc: Doc[Any]) -> bool:
+    """True while ``doc``'s observers run for a :func:`commit_point` (the logical transaction
+    goes on after it)."""
+    return id(doc) in _committing
+
 
 def can_commit(doc: Doc[Any]) -> bool:
     """True when :func:`commit_point` would commit ``doc``'s open transaction."""
@@ -43,7 +51,11 @@ def commit_point(doc: Doc[Any]) -> bool:
     t: Any = doc._txn
     raw = t._txn
     origin_hash = raw.origin()
-    raw.commit()
+    _committing.add(id(doc))
+    try:
+        raw.commit()
+    finally:
+        _committing.discard(id(doc))
     raw.drop()
     inner: Any = doc._doc
     if origin_hash is None:

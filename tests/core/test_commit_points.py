@@ -101,9 +101,6 @@ def test_commit_points_inside_a_batch_across_documents_give_one_update_per_docum
         assert peer.get_update(d) and strict_equal(peer.read_path(d, ()), r.read_path(d, ()))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a commit point inside replica.edit() within a batch clears "
-                   "Replica._untracked, so direct edits made after it are not reported to watchers "
-                   "(repro /tmp/s2/review/edit_in_batch.py)")
 def test_direct_edit_after_a_long_write_inside_edit_in_a_batch_is_reported() -> None:
     r = Replica()
     doc_id = r.route(("k",)).doc_id
@@ -156,9 +153,6 @@ def test_invalid_item_late_in_a_long_list_leaves_nothing_written(bad: Any) -> No
     assert not ups
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: check_value accepts ints beyond 64 bits; yrs panics "
-                   "(PanicException, a BaseException) after the first commit points, leaving 60 of 61 "
-                   "items written (repro /tmp/s2/review/probe_replica.py)")
 def test_int_beyond_64_bits_late_in_a_long_list_is_a_typed_error_and_writes_nothing() -> None:
     r = Replica()
     ups = updates_of(r)

