@@ -552,17 +552,15 @@ _CHUNK = 48  # items appended between commit points
 
 def _insert_many(arr: Array[Any], index: int, values: Sequence[Any], depth: int | None) -> None:
     doc = arr.doc
-    if len(values) > _CHUNK and can_commit(doc):
-        deeper = depth is None or depth > 0
+    deeper = depth is None or depth > 0
+    # Forward only for plain items: shared types (a Map or Array per item) never squash, so
+    # appending after n of them walks n blocks; in reverse they stay linear.
+    if len(values) > _CHUNK and can_commit(doc) and not (
+            deeper and any(isinstance(v, (Mapping, list, tuple)) for v in values)):
         raw = arr.integrated
         txn: Any = doc._txn
         for i, v in enumerate(values):
-            if type(v) in PLAIN_SCALARS:
-                raw.insert(txn._txn, index + i, v)
-            elif deeper and isinstance(v, (Mapping, list, tuple)):
-                _insert_one(arr, index + i, v, depth)
-            else:
-                raw.insert(txn._txn, index + i, encode_checked(v))
+            raw.insert(txn._txn, index + i, v if type(v) in PLAIN_SCALARS else encode_checked(v))
             if i % _CHUNK == _CHUNK - 1:
                 commit_point(doc)
         return
