@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeAlias
 
 from pycrdt import Array, Map, Text
@@ -123,7 +123,7 @@ def encode_checked(value: Any, _depth: int = 0) -> Any:
                 continue
             if tv is float and v - v == 0.0 and v % 1.0 != 0.0:
                 continue
-            if tv is list and _scalars(v):
+            if tv is list and scalars_only(v):
                 continue
             e = encode_checked(v, _depth + 1)
             if e is not v:
@@ -132,7 +132,7 @@ def encode_checked(value: Any, _depth: int = 0) -> Any:
                 out[k] = e
         return value if out is None else out
     if t is list:
-        if _scalars(value):
+        if scalars_only(value):
             return value
         items: list[Any] | None = None
         for i, v in enumerate(value):
@@ -162,7 +162,7 @@ def encode_checked(value: Any, _depth: int = 0) -> Any:
     raise InvalidValueError(f"{type(value).__name__} cannot be stored in a document")
 
 
-def _scalars(items: list[Any]) -> bool:
+def scalars_only(items: Iterable[Any]) -> bool:
     """True when every item is a str, bool, None or 64-bit int (stored as it is)."""
     for x in items:
         tx = type(x)

@@ -321,7 +321,7 @@ class EntityStore:
 
         def read(t: EntityType, eid: str) -> Any:
             if not in_batch:
-                cache = caches.get(t.doc_id(eid))
+                cache = caches.get(t.fixed_doc or t.doc_id(eid))
                 if cache is not None:
                     hit = cache.get(eid, _MISS)
                     if hit is not _MISS:

@@ -31,7 +31,16 @@ from pycrdt import Array, Doc, Map, Subscription, merge_updates
 
 from ..errors import FrameError, RoutingError
 from ..origins import LOCAL, REMOTE, Origin
-from ..values import MISSING, PLAIN_SCALARS, check_value, decode, encode_checked, is_pycrdt_panic, strict_equal
+from ..values import (
+    MISSING,
+    PLAIN_SCALARS,
+    check_value,
+    decode,
+    encode_checked,
+    is_pycrdt_panic,
+    scalars_only,
+    strict_equal,
+)
 from .routing import Route, Router
 from .txn import can_commit, commit_point, in_commit_point
 
@@ -555,8 +564,8 @@ def _insert_many(arr: Array[Any], index: int, values: Sequence[Any], depth: int 
     deeper = depth is None or depth > 0
     # Forward only for plain items: shared types (a Map or Array per item) never squash, so
     # appending after n of them walks n blocks; in reverse they stay linear.
-    if len(values) > _CHUNK and can_commit(doc) and not (
-            deeper and any(isinstance(v, (Mapping, list, tuple)) for v in values)):
+    if len(values) > _CHUNK and can_commit(doc) and (
+            not deeper or scalars_only(values) or not any(isinstance(v, (Mapping, list, tuple)) for v in values)):
         raw = arr.integrated
         txn: Any = doc._txn
         for i, v in enumerate(values):
