@@ -289,3 +289,42 @@ async def test_rollback_of_a_long_list_keeps_a_peers_newer_list(pair: Pair) -> N
     finally:
         await client.close_mutations()
         await client.close()
+
+
+async def test_real_relay_with_sqlite_stores_a_long_write_across_a_relay_restart(tmp_path: Any) -> None:
+    from crdtsync.storage import CompactionPolicy, SQLiteStore
+
+    tok = mint_token(SECRET, "t", [("*", "write")], expires=time.time() + 3600)
+    policy = CompactionPolicy(max_log_updates=2)
+    store = SQLiteStore(tmp_path / "relay.db", policy=policy)
+    try:
+        async with Relay(RelayConfig(port=0, secret=SECRET, flush_delay=0.0), store) as relay:
+            a = SyncProvider(Replica(), relay.url + NATIVE_PATH, token=tok, backoff=Backoff(initial=0.05))
+            try:
+                a.subscribe(DOC)
+                await a.start()
+                async with asyncio.timeout(5):
+                    await a.wait_synced(DOC)
+                    for part in (IDS, IDS[::-1][:6000], IDS[:49]):
+                        a.replica.write((DOC, "ids"), part)
+                        await a.wait_acked()  # acked = durable in the relay's store
+                stat = await store.stat(DOC)
+                assert stat is not None and stat.log_updates < 2  # compacted by count
+            finally:
+                await a.close()
+    finally:
+        await store.close()
+    store2 = SQLiteStore(tmp_path / "relay.db", policy=policy)
+    try:
+        async with Relay(RelayConfig(port=0, secret=SECRET), store2) as relay:
+            b = SyncProvider(Replica(), relay.url + NATIVE_PATH, token=tok, backoff=Backoff(initial=0.05))
+            try:
+                b.subscribe(DOC)
+                await b.start()
+                async with asyncio.timeout(5):
+                    await b.wait_synced(DOC)
+                assert b.replica.read((DOC, "ids")) == IDS[:49]
+            finally:
+                await b.close()
+    finally:
+        await store2.close()
