@@ -34,8 +34,11 @@ from ..errors import FrameError, MessageTooLargeError
 from ..origins import Origin
 from ..protocol import native
 from ..protocol.native import ErrorCode
+from ..protocol.split import split_update
 from ..replica import Replica
 from .wire import DEFAULT_MAX_FRAME, FrameReader, encode_frame
+
+_FRAME_OVERHEAD = 64  # bytes a frame adds to an update, the document id aside
 
 log = logging.getLogger("crdtsync.offline")
 
@@ -96,7 +99,18 @@ class SyncSession:
     def local_update(self, doc_id: str, update: bytes) -> None:
         """Queue a transaction of our replica for the peer."""
         self.updates_out += 1
-        self._send(native.Update(doc_id, update))
+        for part in self._parts(doc_id, update):
+            self._send(native.Update(doc_id, part))
+
+    def _parts(self, doc_id: str, update: bytes) -> list[bytes]:
+        """``update`` cut to fit the peer's frame limit (both sides share one ChannelLimits):
+        a frame over it would only make the peer close the session, again after each reconnect.
+        A single value larger than the limit is sent whole and refused: a typed error there."""
+        room = self._reader.max_frame - _FRAME_OVERHEAD - len(doc_id.encode())
+        try:
+            return split_update(update, room)
+        except MessageTooLargeError:
+            return [update]
 
     # -- input -------------------------------------------------------------------------------
     def receive_bytes(self, data: bytes) -> None:
@@ -126,7 +140,10 @@ class SyncSession:
                 except Exception as exc:  # pycrdt rejects a malformed state vector
                     self._fail(ErrorCode.BAD_UPDATE, f"state vector for {doc_id!r} does not decode: {exc}")
                     return
-                self._send(native.SyncStep2(doc_id, diff))
+                first, *rest = self._parts(doc_id, diff)
+                self._send(native.SyncStep2(doc_id, first))
+                for part in rest:
+                    self._send(native.Update(doc_id, part))
                 if doc_id not in self._step1_sent:
                     self._send_step1(doc_id)
             case native.Hello(client=client):

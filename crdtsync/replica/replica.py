@@ -156,8 +156,22 @@ class Replica:
             self._untracked.discard(doc_id)
         paths: list[tuple[Any, ...]] = []
         for ev in events:
-            path = tuple(ev.path)
-            keys = getattr(ev, "keys", None)
+            try:
+                path = tuple(ev.path)
+            except BaseException as exc:
+                if not is_pycrdt_panic(exc):
+                    raise
+                paths = [()]  # yrs could not say where: report the whole document
+                break
+            try:
+                keys = getattr(ev, "keys", None)
+            except BaseException as exc:
+                # yrs 0.28 panics computing a map event's keys after some merges (found by the
+                # convergence property; the cause inside yrs is not known): report the whole
+                # map as changed instead of failing the commit.
+                if not is_pycrdt_panic(exc):
+                    raise
+                keys = None
             if isinstance(keys, Mapping) and keys:
                 paths.extend((*path, k) for k in keys)
             else:

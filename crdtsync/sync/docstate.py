@@ -7,7 +7,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from ..clock import TimerHandle
-from ..errors import RemoteError
+from ..errors import MessageTooLargeError, RemoteError
 from .awareness import DocAwareness
 
 __all__ = ["DocSync"]
@@ -29,7 +29,7 @@ class DocSync:
     answer_seq: int = 0  # seq of that answer until acknowledged (0: nothing outstanding)
     pending: deque[int] = field(default_factory=deque)  # seqs of Updates sent, not yet acked
     read_only: bool = False  # the relay refused a write on this document
-    error: RemoteError | None = None  # the latest non-fatal error about this document
+    error: RemoteError | MessageTooLargeError | None = None  # the latest non-fatal error about this document
     # -- across sessions --
     dirty: bool = False  # local changes the relay may not have (made offline or unacked at a drop)
 

@@ -41,7 +41,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from ..clock import Clock, SystemClock
-from ..errors import CrdtsyncError, ProtocolError, TransportError
+from ..errors import CrdtsyncError, MessageTooLargeError, ProtocolError, TransportError
 from ..origins import Origin, remote_origin
 from ..protocol.awareness import InvalidAwarenessError
 from ..protocol.connection import DEFAULT_MAX_MESSAGE_SIZE, Connection
@@ -59,6 +59,7 @@ from ..protocol.native import (
     Unsubscribe,
     Update,
 )
+from ..protocol.split import split_update
 from ..protocol.state import Role
 from ..replica import Replica
 from ..transport.base import Transport
@@ -71,6 +72,7 @@ from .timing import sleep_unless, with_timeout
 
 __all__ = ["SyncProvider"]
 
+_FRAME_OVERHEAD = 64  # bytes a native Update frame adds to its update (type, document id aside, seq)
 log = logging.getLogger("crdtsync.sync")
 
 T = TypeVar("T")
@@ -145,6 +147,8 @@ class SyncProvider:
         self._last_rx = 0.0
         self._closing = False
         self._opened = False  # the current attempt completed its handshake
+        self._opened_at = 0.0
+        self._progress = False  # ... and the relay acknowledged something in it
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def __aenter__(self) -> SyncProvider:
@@ -308,11 +312,12 @@ class SyncProvider:
     async def wait_acked(self, doc_id: str | None = None) -> None:
         """Until every local change to ``doc_id`` (None: to every subscribed document) is
         durable on the relay. Raises :class:`PermissionDeniedError` for a read-only document
-        with local changes."""
+        with local changes, and :class:`MessageTooLargeError` for changes that cannot be cut
+        into messages the relay accepts (one value larger than its limit)."""
 
         def done() -> bool:
             for d in self._wanted(doc_id):
-                if d.read_only and d.dirty and d.error is not None:
+                if d.dirty and d.error is not None and (d.read_only or isinstance(d.error, MessageTooLargeError)):
                     raise d.error
             return self.is_acked(doc_id)
 
@@ -356,13 +361,35 @@ class SyncProvider:
             return
         conn = self._conn
         if d.active and not d.read_only and conn is not None and conn.is_open:
-            seq = conn.next_seq()
-            conn.send(Update(doc_id, update, seq))
-            d.pending.append(seq)
+            parts = self._fit(conn, d, update)
+            if parts is None:
+                d.dirty = True  # too large even in parts: kept for a relay with a larger limit
+            for part in parts or ():
+                seq = conn.next_seq()
+                conn.send(Update(doc_id, part, seq))
+                d.pending.append(seq)
             self._outgoing.set()
         else:
             d.dirty = True
         self._notify()
+
+    def _fit(self, conn: Connection, d: DocSync, update: bytes) -> list[bytes] | None:
+        """``update`` as one or more updates that each fit in the relay's message-size limit
+        (from its Welcome), or None (and a typed error on the document) when it cannot be cut
+        small enough. Sending a frame over the limit would only make the relay close the
+        connection, again after every reconnect."""
+        welcome = conn.peer_welcome
+        limit = welcome.info.get("max_message_size") if welcome is not None else None
+        if not isinstance(limit, int) or isinstance(limit, bool) or len(update) + _FRAME_OVERHEAD <= limit:
+            return [update]
+        try:
+            return split_update(update, limit - _FRAME_OVERHEAD - len(d.doc_id.encode()))
+        except MessageTooLargeError as exc:
+            log.warning("%s: an update of %r does not fit the relay's %d-byte limit: %s", self.name, d.doc_id,
+                        limit, exc)
+            d.error = exc
+            self._status.update(last_error=exc)
+            return None
 
     def _activate(self, d: DocSync) -> None:
         conn = self._conn
@@ -386,6 +413,7 @@ class SyncProvider:
             self._retry_now.clear()
             error: BaseException | None = None
             self._opened = False
+            self._progress = False
             try:
                 transport = await with_timeout(self.clock, self._open(), self.handshake_timeout, "connecting")
                 try:
@@ -401,8 +429,9 @@ class SyncProvider:
                     log.exception("%s: unexpected error in the sync session", self.name)
             if self._closing:
                 return
-            if self._opened:
-                attempt = 0
+            lasted = self.clock.now() - self._opened_at
+            if self._opened and (self._progress or lasted >= self.heartbeat_interval):
+                attempt = 0  # a session that worked; one that keeps closing right after the handshake backs off
             delay = self.backoff.delay(attempt)
             attempt += 1
             self._status.update(
@@ -441,6 +470,7 @@ class SyncProvider:
         await with_timeout(self.clock, self._await_welcome(transport, conn), self.handshake_timeout, "handshake")
         self._conn, self._transport = conn, transport
         self._opened = True
+        self._opened_at = self.clock.now()
         self._last_rx = self.clock.now()
         self._status.update(state=ConnectionState.CONNECTED, attempt=0, session_id=conn.session_id, next_retry_at=None)
         log.info("%s: connected (session %s)", self.name, conn.session_id)
@@ -549,13 +579,24 @@ class SyncProvider:
                 update = self.replica.get_update(d.doc_id, msg.state_vector)
             except Exception as exc:  # pycrdt refused the state vector
                 raise ProtocolError(f"a state vector for {d.doc_id!r} does not decode: {exc}") from exc
+            parts = [update] if d.read_only or update == EMPTY_UPDATE else self._fit(conn, d, update)
+            if parts is None:  # cannot be sent to this relay: answer nothing, keep it for later
+                conn.send(SyncStep2(d.doc_id, EMPTY_UPDATE, 0))
+                d.answered, d.answer_seq, d.dirty = True, 0, True
+                self._synced_maybe(d)
+                return
             seq = 0 if d.read_only or update == EMPTY_UPDATE else conn.next_seq()
-            conn.send(SyncStep2(d.doc_id, update, seq))
+            conn.send(SyncStep2(d.doc_id, parts[0], seq))
+            for part in parts[1:]:  # the rest of an answer too large for one message
+                part_seq = conn.next_seq()
+                conn.send(Update(d.doc_id, part, part_seq))
+                d.pending.append(part_seq)
             d.answered, d.answer_seq = True, seq
             if update == EMPTY_UPDATE and not d.pending:
                 d.dirty = False  # the relay lacks nothing we have
             self._synced_maybe(d)
         elif isinstance(msg, Ack):
+            self._progress = True  # the relay took something we sent: the session works
             d.ack(msg.seq)
             self._status.update(last_sync_at=self.clock.now())
             self._notify()

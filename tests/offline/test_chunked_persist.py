@@ -185,11 +185,6 @@ async def test_real_processes_converge_on_a_long_write(tmp_path: Path) -> None:
             await p.exit()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a write whose update exceeds ChannelLimits.max_frame is sent as one frame; the hub closes "
-    "the link (too_large), the follower reconnects at once and its catch-up SyncStep2 is too "
-    "large again: about 860 reconnects a second, never converging, no typed error. "
-    "Repro: /tmp/s2/reviewD/channel_too_large.py"))
 async def test_local_channel_write_larger_than_max_frame_converges_without_a_reconnect_storm(tmp_path: Path) -> None:
     import logging
 

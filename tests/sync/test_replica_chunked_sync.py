@@ -330,11 +330,6 @@ async def test_real_relay_with_sqlite_stores_a_long_write_across_a_relay_restart
         await store2.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a write whose merged update exceeds the relay's max_message_size (advertised in Welcome) is "
-    "sent as one frame; the relay closes with 1009, the handshake succeeds again so the backoff "
-    "resets, and the provider re-sends it forever (about every backoff.initial s); never acked, "
-    "no typed error. Repro: /tmp/s2/reviewD/too_large.py"))
 async def test_a_write_larger_than_the_relays_message_limit_is_delivered_without_a_reconnect_storm() -> None:
     tok = mint_token(SECRET, "t", [("*", "write")], expires=time.time() + 3600)
     limit = 64 << 10  # 10,000 ids are about 100 KB as one update, 48-item chunks about 500 B
