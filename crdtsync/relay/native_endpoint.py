@@ -13,7 +13,14 @@ Driven by the sans-I/O :class:`~crdtsync.protocol.connection.Connection` (server
 3. ``Update``/``SyncStep2`` with ``seq > 0`` get ``Ack(doc, seq)`` once the store committed
    them. They are forwarded to every *other* member (a native ``Update`` frame byte for byte);
    never echoed to the sender. Read-only: ``Error forbidden``, nothing applied, no ack.
-4. Non-fatal errors (``bad_update``, ``not_subscribed``, ``forbidden``, ``rate_limited``, a
+4. Every document payload sent to a client fits the limit it announced in its Hello
+   (``info["max_message_size"]``, an int > 0; absent or invalid: nothing is cut). A larger
+   one is cut with :func:`~crdtsync.protocol.split.split_update`: a room-state answer becomes
+   ``Update`` parts followed by a ``SyncStep2`` with the last part (so "synced" on the client
+   means it has all of it), and a forwarded update becomes several ``Update`` frames. A payload
+   that cannot be cut (one value larger than the limit) is not sent: the client gets a
+   non-fatal ``Error too_large`` for that document instead of a frame it would refuse.
+5. Non-fatal errors (``bad_update``, ``not_subscribed``, ``forbidden``, ``rate_limited``, a
    rejected awareness payload as ``bad_frame``) leave the connection open; a frame that does not
    decode or breaks the state machine gets a fatal ``Error`` and the connection is closed.
 """
@@ -23,11 +30,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 
 from websockets.asyncio.server import ServerConnection
 
-from ..errors import AuthError, FrameError, LimitExceededError, ProtocolError
+from ..errors import AuthError, FrameError, LimitExceededError, MessageTooLargeError, ProtocolError
 from ..protocol.awareness import InvalidAwarenessError
 from ..protocol.connection import Connection
 from ..protocol.native import (
@@ -44,6 +51,7 @@ from ..protocol.native import (
     Update,
     encode,
 )
+from ..protocol.split import split_update
 from ..protocol.state import Role
 from .auth import Access, Claims, authenticate
 from .context import RelayContext
@@ -54,6 +62,16 @@ log = logging.getLogger("crdtsync.relay")
 
 FRAME_NATIVE_UPDATE = "native.update"
 FRAME_NATIVE_AWARENESS = "native.awareness"
+FRAME_OVERHEAD = 64  # bytes a native Update/SyncStep2 frame adds to its update, the document id aside
+
+
+def client_limit(info: Mapping[str, object]) -> int | None:
+    """The ``max_message_size`` a client announced in its Hello info, or None (absent, not an
+    int, or not > 0): then nothing sent to it is cut."""
+    limit = info.get("max_message_size")
+    if type(limit) is not int or limit <= 0:
+        return None
+    return limit
 
 
 class NativeSession:
@@ -68,6 +86,7 @@ class NativeSession:
         self._held_bytes = 0  # total size of the frames in _joining
         self._join_tasks: set[asyncio.Task[None]] = set()
         self.claims: Claims | None = None
+        self.client_limit: int | None = None  # the client's max_message_size, from its Hello
 
     @property
     def key(self) -> Hashable:
@@ -79,7 +98,48 @@ class NativeSession:
         frame = frames.get(FRAME_NATIVE_UPDATE)
         if frame is None:
             frame = frames[FRAME_NATIVE_UPDATE] = encode(Update(doc_id, update, 0))
-        self.peer.send(frame)
+        if self.client_limit is None or len(frame) <= self.client_limit:
+            self.peer.send(frame)
+            return
+        # Larger than this client accepts (another client wrote it under the relay's own limit).
+        parts = self._parts(doc_id, update)
+        for part in parts or ():
+            self.peer.send(encode(Update(doc_id, part, 0)))
+
+    def _parts(self, doc_id: str, update: bytes) -> list[bytes] | None:
+        """``update`` cut into parts whose frames fit the client's limit (``[update]`` when it
+        fits or the client announced none), or None after sending the client a non-fatal
+        ``too_large`` error for ``doc_id`` (a value larger than its limit cannot be cut)."""
+        limit = self.client_limit
+        if limit is None:
+            return [update]
+        room = limit - FRAME_OVERHEAD - len(doc_id.encode("utf-8"))
+        if len(update) <= room:
+            return [update]
+        try:
+            if room <= 0:
+                raise MessageTooLargeError(f"a {limit}-byte limit leaves no room for an update of {doc_id!r}")
+            return split_update(update, room)
+        except (MessageTooLargeError, FrameError) as exc:
+            log.warning("an update does not fit the client's message limit; not sent",
+                        extra={"fields": {"peer": self.peer.id, "doc": doc_id, "limit": limit,
+                                          "size": len(update), "reason": str(exc)}})
+            if self.conn.is_open:
+                self._error(ErrorCode.TOO_LARGE,
+                            f"an update of {doc_id!r} ({len(update)} bytes) does not fit your {limit}-byte "
+                            f"message limit and cannot be cut ({exc}); it was not sent", doc_id)
+            return None
+
+    def _send_state(self, doc_id: str, update: bytes) -> None:
+        """Answer a state vector with ``update``: as one SyncStep2 when it fits the client's
+        limit, else as Update parts then a SyncStep2 with the last part; nothing (and a
+        ``too_large`` error) when it cannot be cut."""
+        parts = self._parts(doc_id, update)
+        if parts is None:
+            return
+        for part in parts[:-1]:
+            self._send(Update(doc_id, part, 0))
+        self._send(SyncStep2(doc_id, parts[-1], 0))
 
     def deliver_awareness(self, doc_id: str, payload: bytes, frames: FrameCache) -> None:
         frame = frames.get(FRAME_NATIVE_AWARENESS)
@@ -189,9 +249,11 @@ class NativeSession:
             room = self._room(ev.doc_id)
             if room is not None:
                 try:
-                    self._send(SyncStep2(ev.doc_id, room.sync_step2(ev.state_vector)))
+                    missing = room.sync_step2(ev.state_vector)
                 except FrameError as exc:
                     self._error(ErrorCode.BAD_UPDATE, str(exc), ev.doc_id)
+                else:
+                    self._send_state(ev.doc_id, missing)
         elif isinstance(ev, (Update, SyncStep2)):
             self._write(ev, frame)
         elif isinstance(ev, Awareness):
@@ -232,6 +294,7 @@ class NativeSession:
             self._fatal(ErrorCode.UNAUTHORIZED, str(exc))
             return
         self.peer.claims = self.claims
+        self.client_limit = client_limit(ev.client)
         cfg = self.ctx.config
         self.conn.accept(
             f"s{self.peer.id}",
@@ -280,7 +343,7 @@ class NativeSession:
         except FrameError as exc:
             self._error(ErrorCode.BAD_UPDATE, str(exc), doc_id)
             missing = room.sync_step2(b"\x00")
-        self._send(SyncStep2(doc_id, missing, 0))
+        self._send_state(doc_id, missing)
         self._send(SyncStep1(doc_id, room.state_vector()))
         snapshot = room.awareness_snapshot()
         if snapshot is not None:

@@ -131,7 +131,9 @@ class SyncProvider:
         self.awareness_interval = awareness_interval
         self.gc_time = gc_time
         self.max_message_size = max_message_size
-        self.client_info: dict[str, Scalar] = {"name": "crdtsync-python", **(client_info or {})}
+        # max_message_size tells the relay to cut what it sends us to fit (no reconnect loop)
+        self.client_info: dict[str, Scalar] = {"name": "crdtsync-python", **(client_info or {}),
+                                               "max_message_size": max_message_size}
         self.name = name or f"provider-{next(_names)}"
         self.origin: Origin = remote_origin(self.name)
 
