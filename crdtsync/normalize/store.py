@@ -256,25 +256,31 @@ class EntityStore:
         inexact: dict[str, dict[str, Any]] = {}
         fresh: dict[str, bool] = {}  # document -> not loaded (nothing stored to compare with)
         has_doc = self.replica.has_doc
+        run_type: EntityType | None = None  # entities of one type in one document come in runs:
+        group: dict[str, dict[str, Any]] = {}  # what the last one resolved is reused for the next
+        odd: dict[str, Any] = {}
+        check = True
         for t, eid, ent in found:
             enc = encode_checked(ent)  # raises InvalidValueError before anything is written
-            doc_id = t.fixed_doc or t.doc_id(eid)
-            is_fresh = fresh.get(doc_id)
-            if is_fresh is None:
-                is_fresh = fresh[doc_id] = not has_doc(doc_id)
-            if not (is_fresh and t.version is not None and started_at is not None) and not self._accept(
-                    t, eid, ent, started_at, is_fresh):
+            if t is not run_type:
+                doc_id = t.fixed_doc or t.doc_id(eid)
+                is_fresh = fresh.get(doc_id)
+                if is_fresh is None:
+                    is_fresh = fresh[doc_id] = not has_doc(doc_id)
+                # A versioned fetch into a document not loaded yet has nothing to compare with.
+                check = not (is_fresh and t.version is not None and started_at is not None)
+                key = (doc_id, t.depth)
+                group = groups.setdefault(key, {})
+                odd = inexact.setdefault(doc_id, {})
+                run_type = t if t.fixed_doc is not None else None  # a per-id document: resolve each time
+            if check and not self._accept(t, eid, ent, started_at, fresh[key[0]]):
                 self.skipped_stale += 1
                 continue
-            group = groups.get((doc_id, t.depth))
-            if group is None:
-                group = groups[(doc_id, t.depth)] = {}
-                inexact.setdefault(doc_id, {})
             group[eid] = ent
             if enc is not ent:
-                inexact[doc_id][eid] = enc
-            elif inexact[doc_id]:
-                inexact[doc_id].pop(eid, None)  # the same entity twice in one response: the last is written
+                odd[eid] = enc
+            elif odd:
+                odd.pop(eid, None)  # the same entity twice in one response: the last is written
         for doc_id, _depth in groups:
             self._entity_docs.add(doc_id)
         changed = 0
