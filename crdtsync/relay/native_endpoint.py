@@ -63,6 +63,7 @@ log = logging.getLogger("crdtsync.relay")
 FRAME_NATIVE_UPDATE = "native.update"
 FRAME_NATIVE_AWARENESS = "native.awareness"
 FRAME_OVERHEAD = 64  # bytes a native Update/SyncStep2 frame adds to its update, the document id aside
+_UNCUTTABLE = b"!"  # in a FrameCache count entry: the update cannot be cut to that limit (reason follows)
 
 
 def client_limit(info: Mapping[str, object]) -> int | None:
@@ -98,44 +99,66 @@ class NativeSession:
         frame = frames.get(FRAME_NATIVE_UPDATE)
         if frame is None:
             frame = frames[FRAME_NATIVE_UPDATE] = encode(Update(doc_id, update, 0))
-        if self.client_limit is None or len(frame) <= self.client_limit:
+        limit = self.client_limit
+        if limit is None or len(frame) <= limit:
             self.peer.send(frame)
             return
-        # Larger than this client accepts (another client wrote it under the relay's own limit).
-        parts = self._parts(doc_id, update)
-        for part in parts or ():
-            self.peer.send(encode(Update(doc_id, part, 0)))
+        # Larger than this client accepts (the sender only had to fit the relay's own limit).
+        # The parts are cut once per delivery and limit, and shared by every member with it.
+        key = f"{FRAME_NATIVE_UPDATE}/{limit}"
+        count = frames.get(key)
+        if count is None:
+            try:
+                parts = [encode(Update(doc_id, part, 0)) for part in self._cut(doc_id, update)]
+            except MessageTooLargeError as exc:
+                count = frames[key] = _UNCUTTABLE + str(exc).encode("utf-8")
+            else:
+                count = frames[key] = str(len(parts)).encode()
+                for i, part_frame in enumerate(parts):
+                    frames[f"{key}/{i}"] = part_frame
+        if count.startswith(_UNCUTTABLE):
+            self._refuse(doc_id, len(update), count[len(_UNCUTTABLE):].decode("utf-8"))
+            return
+        for i in range(int(count)):
+            self.peer.send(frames[f"{key}/{i}"])
 
-    def _parts(self, doc_id: str, update: bytes) -> list[bytes] | None:
+    def _cut(self, doc_id: str, update: bytes) -> list[bytes]:
         """``update`` cut into parts whose frames fit the client's limit (``[update]`` when it
-        fits or the client announced none), or None after sending the client a non-fatal
-        ``too_large`` error for ``doc_id`` (a value larger than its limit cannot be cut)."""
+        fits or the client announced none). :class:`MessageTooLargeError` when it cannot be
+        (a value larger than the limit): call :meth:`_refuse` then."""
         limit = self.client_limit
         if limit is None:
             return [update]
         room = limit - FRAME_OVERHEAD - len(doc_id.encode("utf-8"))
         if len(update) <= room:
             return [update]
+        if room <= 0:
+            raise MessageTooLargeError(f"a {limit}-byte limit leaves no room for an update of {doc_id!r}")
         try:
-            if room <= 0:
-                raise MessageTooLargeError(f"a {limit}-byte limit leaves no room for an update of {doc_id!r}")
             return split_update(update, room)
-        except (MessageTooLargeError, FrameError) as exc:
-            log.warning("an update does not fit the client's message limit; not sent",
-                        extra={"fields": {"peer": self.peer.id, "doc": doc_id, "limit": limit,
-                                          "size": len(update), "reason": str(exc)}})
-            if self.conn.is_open:
-                self._error(ErrorCode.TOO_LARGE,
-                            f"an update of {doc_id!r} ({len(update)} bytes) does not fit your {limit}-byte "
-                            f"message limit and cannot be cut ({exc}); it was not sent", doc_id)
-            return None
+        except FrameError as exc:  # not expected: the room applied these bytes
+            raise MessageTooLargeError(f"could not cut the update: {exc}") from exc
+
+    def _refuse(self, doc_id: str, size: int, reason: str) -> None:
+        """Tell the client (non-fatal ``too_large`` for ``doc_id``) and the log that an update
+        was not sent because it cannot be cut to the client's limit."""
+        log.warning("an update does not fit the client's message limit; not sent",
+                    extra={"fields": {"peer": self.peer.id, "doc": doc_id, "limit": self.client_limit,
+                                      "size": size, "reason": reason}})
+        if self.conn.is_open:
+            self._error(ErrorCode.TOO_LARGE,
+                        f"an update of {doc_id!r} ({size} bytes) does not fit your {self.client_limit}-byte "
+                        f"message limit and cannot be cut ({reason}); it was not sent", doc_id)
 
     def _send_state(self, doc_id: str, update: bytes) -> None:
         """Answer a state vector with ``update``: as one SyncStep2 when it fits the client's
-        limit, else as Update parts then a SyncStep2 with the last part; nothing (and a
-        ``too_large`` error) when it cannot be cut."""
-        parts = self._parts(doc_id, update)
-        if parts is None:
+        limit, else as Update parts then a SyncStep2 with the last part (so the client counts
+        itself synced only with all of it); nothing but a ``too_large`` error when it cannot
+        be cut."""
+        try:
+            parts = self._cut(doc_id, update)
+        except MessageTooLargeError as exc:
+            self._refuse(doc_id, len(update), str(exc))
             return
         for part in parts[:-1]:
             self._send(Update(doc_id, part, 0))

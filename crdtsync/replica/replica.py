@@ -255,17 +255,23 @@ class Replica:
                 # A fresh document of plain values, or of maps of plain values ("fields"): no
                 # diffing, straight into yrs (pycrdt's wrappers cost more than the insert here).
                 raw, tx = root.integrated, txn._txn
-                for k, v in items.items():
-                    enc = encode_checked(v) if encoded is None else encoded.get(k, v)
-                    if depth == 0:
-                        raw.insert(tx, k, enc)
-                    elif type(enc) is dict:
-                        sub = raw.insert_map_prelim(tx, k)
-                        for fk, fv in enc.items():
-                            sub.insert(tx, fk, fv)
-                    else:
-                        _assign(root, k, v, depth)
-                    own.append((k,))
+                insert = raw.insert
+                if depth == 0 and encoded is not None and not encoded:  # every value as it is
+                    for k, v in items.items():
+                        insert(tx, k, v)
+                elif depth == 0:
+                    for k, v in items.items():
+                        insert(tx, k, encode_checked(v) if encoded is None else encoded.get(k, v))
+                else:
+                    for k, v in items.items():
+                        enc = encode_checked(v) if encoded is None else encoded.get(k, v)
+                        if type(enc) is dict:
+                            sub = raw.insert_map_prelim(tx, k)
+                            for fk, fv in enc.items():
+                                sub.insert(tx, fk, fv)
+                        else:
+                            _assign(root, k, v, depth)
+                own = [(k,) for k in items]
             elif len(root) == 0:  # a fresh document: nothing to diff against
                 for k, v in items.items():
                     _assign(root, k, v, depth)
