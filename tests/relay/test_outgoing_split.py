@@ -18,7 +18,8 @@ import pytest
 from crdtsync import Replica
 from crdtsync.errors import RemoteError
 from crdtsync.protocol.native import ErrorCode
-from crdtsync.relay import NATIVE_PATH, Relay, RelayConfig, mint_token
+from crdtsync.protocol.split import split_update
+from crdtsync.relay import NATIVE_PATH, Relay, RelayConfig, mint_token, native_endpoint
 from crdtsync.relay.native_endpoint import client_limit
 from crdtsync.sync import Backoff, SyncProvider
 from crdtsync.sync.status import ConnectionState, SyncStatus
@@ -118,17 +119,27 @@ async def test_a_room_state_larger_than_the_clients_limit_arrives_in_parts(clien
 
 
 async def test_a_forwarded_update_larger_than_the_clients_limit_arrives_in_parts(
-        clients: Callable[..., Any]) -> None:
+        clients: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    cuts: list[int] = []
+
+    def counting_split(update: bytes, limit: int) -> list[bytes]:
+        cuts.append(limit)
+        return split_update(update, limit)
+
+    monkeypatch.setattr(native_endpoint, "split_update", counting_split)
     a = await clients(DOC)
-    b = await clients(DOC, max_message_size=SMALL)
-    await a.synced(DOC)
-    await b.synced(DOC)
+    bs = [await clients(DOC, max_message_size=SMALL) for _ in range(2)]
+    for c in (a, *bs):
+        await c.synced(DOC)
     a.p.replica.write((DOC, "ids"), IDS)  # one Update of about 100 KB, under the relay's 4 MiB
-    await b.until(lambda: b.p.replica.read((DOC, "ids")) == IDS, DOC)
+    for b in bs:
+        await b.until(lambda b=b: b.p.replica.read((DOC, "ids")) == IDS, DOC)
+    assert len(cuts) == 1  # cut once, shared by both members with that limit
     # the connection still works both ways afterwards
-    b.p.replica.write((DOC, "done"), True)
+    bs[0].p.replica.write((DOC, "done"), True)
     await a.until(lambda: a.p.replica.read((DOC, "done")) is True, DOC)
-    assert b.drops == 0 and b.errors == []
+    for b in bs:
+        assert b.drops == 0 and b.errors == []
 
 
 async def test_a_value_that_cannot_be_cut_is_a_non_fatal_error_not_a_reconnect_storm(
@@ -140,25 +151,30 @@ async def test_a_value_that_cannot_be_cut_is_a_non_fatal_error_not_a_reconnect_s
         await a.p.wait_acked()
 
     b = await clients(DOC, OTHER, max_message_size=SMALL)
-    await b.until(lambda: b.too_large(DOC))
+    await b.until(lambda b=b: b.too_large(DOC))
     assert not b.p.is_synced(DOC)  # it is missing that state, and not told otherwise
     # the connection lives on: other documents and later small updates still arrive
     await b.synced(OTHER)
     a.p.replica.write((OTHER, "n"), "hello")
-    await b.until(lambda: b.p.replica.read((OTHER, "n")) == "hello", OTHER)
+    await b.until(lambda b=b: b.p.replica.read((OTHER, "n")) == "hello", OTHER)
     assert b.drops == 0
 
 
 async def test_a_forwarded_value_that_cannot_be_cut_is_a_non_fatal_error(clients: Callable[..., Any]) -> None:
     a = await clients(DOC)
-    b = await clients(DOC, max_message_size=SMALL)
-    await a.synced(DOC)
-    await b.synced(DOC)
+    bs = [await clients(DOC, max_message_size=SMALL) for _ in range(2)]
+    big = await clients(DOC)  # the default limit: receives it whole
+    for c in (a, big, *bs):
+        await c.synced(DOC)
     a.p.replica.write((DOC, "blob"), "x" * 40_000)
-    await b.until(lambda: b.too_large(DOC))
+    for b in bs:  # each member with the small limit is told, also from the cached verdict
+        await b.until(lambda b=b: b.too_large(DOC))
+    await big.until(lambda: big.p.replica.read((DOC, "blob")) == "x" * 40_000, DOC)
     a.p.replica.write((DOC, "n"), "after")
-    await b.until(lambda: b.p.replica.read((DOC, "n")) == "after", DOC)
-    assert b.drops == 0
+    for b in bs:
+        await b.until(lambda b=b: b.p.replica.read((DOC, "n")) == "after", DOC)
+        assert b.drops == 0
+    assert big.errors == []
 
 
 async def test_the_provider_announces_its_limit_and_keeps_the_callers_info(relay: Relay) -> None:
