@@ -65,7 +65,8 @@ class MutationsMixin:
         elif query.options.normalize is None:
             query.write_data(rt.overlay.rebase_fetched(query.route, data), origin=FETCH)
         else:
-            with rt.overlay.restoring():
+            store = cast("QueryClient", self).entities
+            with store.capturing() as fetched, rt.overlay.restoring(fetched):
                 query.write_data(data, origin=FETCH)
 
     # -- mutating ----------------------------------------------------------------------------

@@ -354,20 +354,24 @@ class Overlay:
         self._emit(replace(conflict, resolved=self.visible(leaf)))
 
     @contextlib.contextmanager
-    def restoring(self) -> Iterator[None]:
+    def restoring(self, fetched: Callable[[str, tuple[str, ...]], Any] | None = None) -> Iterator[None]:
         """For fetch writes this class cannot see in advance (normalized entities written by
         the entity store): run them, then, in the same transaction, put every pending field
         the write changed back to the user's value (the written value becomes its base, and a
-        server conflict is reported). Observers only ever see the final state."""
+        server conflict is reported). Observers only ever see the final state.
+
+        ``fetched(doc_id, path)``: the value the write brought for a field (MISSING if none),
+        for fetches that confirm a pending edit and so change nothing in the document: that
+        value becomes the field's base too, as :meth:`rebase_fetched` does for plain data."""
         if not self._stacks:
             yield
             return
         with self.replica.batch(origin=FETCH):
             yield
-            self._restore_pending()
+            self._restore_pending(fetched)
         self.flush_rebased()
 
-    def _restore_pending(self) -> None:
+    def _restore_pending(self, fetched: Callable[[str, tuple[str, ...]], Any] | None = None) -> None:
         """The end of :meth:`restoring`, inside its transaction."""
         for leaf in list(self._stacks):
             stack = self._stacks.get(leaf)
@@ -375,6 +379,10 @@ class Overlay:
                 continue
             current = self.replica.read_path(*leaf)
             if strict_equal(current, self.visible(leaf)):
+                incoming = fetched(*leaf) if fetched is not None else MISSING
+                top = stack[-1]
+                if incoming is not MISSING and (top.overridden or strict_equal(incoming, top.value)):
+                    self._set_base(leaf, incoming)  # the server now says what the edit says
                 continue
             top = stack[-1]
             if top.overridden or strict_equal(current, top.value):

@@ -28,7 +28,8 @@ document per type, the document goes when none of its entities is referenced.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import InvalidValueError
@@ -73,6 +74,8 @@ class EntityStore:
         # changes again, so the read right after a fetch does not decode the slot back.
         self._own_slot: tuple[str, str, Any] | None = None
         self._fresh_slots: dict[str, tuple[str, Any]] = {}
+        # While capturing(): every entity a write accepted, by document then id (see capturing).
+        self._captured: dict[str, dict[str, Any]] | None = None
         self.skipped_stale = 0  # entity writes ignored by the monotonic-read rule
         self._ticks = 0  # a logical clock ordering fetch starts and local edits in this process
         replica.on_change(self._on_change)
@@ -99,6 +102,27 @@ class EntityStore:
         Strictly increasing, so "started before" is exact even on a clock that does not move."""
         self._ticks += 1
         return float(self._ticks)
+
+    @contextlib.contextmanager
+    def capturing(self) -> Iterator[Callable[[str, tuple[str, ...]], Any]]:
+        """Within the block, remember every entity the writes accept (also those equal to what
+        is stored, which write nothing), and yield ``value_at(doc_id, path)``: the value written
+        at ``path`` of ``doc_id`` (``(id,)`` is the entity, ``(id, field)`` a field), or MISSING.
+        The mutation layer uses it to rebase pending edits under a fetch that confirms them."""
+        outer = self._captured
+        captured: dict[str, dict[str, Any]] = {}
+        self._captured = captured
+
+        def value_at(doc_id: str, path: tuple[str, ...]) -> Any:
+            node: Any = captured.get(doc_id, {}).get(path[0], MISSING) if path else MISSING
+            for seg in path[1:]:
+                node = node.get(seg, MISSING) if isinstance(node, dict) else MISSING
+            return node
+
+        try:
+            yield value_at
+        finally:
+            self._captured = outer
 
     # -- reading entities --------------------------------------------------------------------
     def get(self, entity_type: EntityType, eid: str | int) -> Any:
@@ -283,6 +307,9 @@ class EntityStore:
                 odd.pop(eid, None)  # the same entity twice in one response: the last is written
         for doc_id, _depth in groups:
             self._entity_docs.add(doc_id)
+        if self._captured is not None:
+            for (doc_id, _depth), items in groups.items():
+                self._captured.setdefault(doc_id, {}).update(items)
         changed = 0
         outermost = not self.replica.in_batch and not self.replica.flushing
         try:

@@ -59,3 +59,43 @@ async def test_entity_edit_shows_everywhere_survives_a_stale_fetch_and_rolls_bac
     await m.wait_settled()
     assert client.get_query_data(("todo", 1)) == {"id": 1, "title": "theirs", "done": True}
     assert client.get_query_data(("todos", "list"))[0] == {"id": 1, "title": "theirs", "done": True}
+
+
+async def test_a_fetch_that_confirms_a_pending_entity_edit_becomes_its_base(client: QueryClient, gate: Gate) -> None:
+    """The fetch writes nothing (the entity already shows the edit), yet the server now holds
+    the edited value: a later failure of the mutation must not roll back to the old one. The
+    same as for plain query data (rebase_fetched)."""
+    row = {"id": 1, "title": "old", "done": False}
+
+    async def fetch(ctx: Any) -> Any:
+        return dict(row)
+
+    client.set_query_defaults(("todo",), normalize=todo)
+    await client.fetch_query(("todo", 1), fetch)
+    m = client.mutate(1, mutation_fn=gate.fn, optimistic=lambda tx, v: tx.merge_entity(todo, 1, {"title": "mine"}))
+    await gate.wait_calls(1)
+    row["title"] = "mine"  # another request (or another device) saved the same edit
+    await client.fetch_query(("todo", 1), fetch, stale_time=0)
+    gate.fail(RuntimeError("this request failed"))
+    await m.wait_settled()
+    assert client.get_query_data(("todo", 1))["title"] == "mine"
+    assert client.entities.get(todo, 1)["title"] == "mine"
+
+
+async def test_a_fetch_that_does_not_mention_the_entity_leaves_its_base(client: QueryClient, gate: Gate) -> None:
+    client.set_query_defaults(("todo",), normalize=todo)
+    client.set_query_defaults(("other",), normalize=todo)
+
+    async def fetch_todo(ctx: Any) -> Any:
+        return {"id": 1, "title": "old", "done": False}
+
+    async def fetch_other(ctx: Any) -> Any:
+        return {"id": 2, "title": "mine", "done": False}  # same value, another entity
+
+    await client.fetch_query(("todo", 1), fetch_todo)
+    m = client.mutate(1, mutation_fn=gate.fn, optimistic=lambda tx, v: tx.merge_entity(todo, 1, {"title": "mine"}))
+    await gate.wait_calls(1)
+    await client.fetch_query(("other", 2), fetch_other)
+    gate.fail(RuntimeError("this request failed"))
+    await m.wait_settled()
+    assert client.get_query_data(("todo", 1))["title"] == "old"
