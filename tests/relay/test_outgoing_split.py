@@ -14,15 +14,19 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect
 
 from crdtsync import Replica
 from crdtsync.errors import RemoteError
+from crdtsync.protocol import native
 from crdtsync.protocol.native import ErrorCode
 from crdtsync.protocol.split import split_update
 from crdtsync.relay import NATIVE_PATH, Relay, RelayConfig, mint_token, native_endpoint
 from crdtsync.relay.native_endpoint import client_limit
 from crdtsync.sync import Backoff, SyncProvider
 from crdtsync.sync.status import ConnectionState, SyncStatus
+
+from .clients import NClient
 
 SECRET = b"outgoing-split-secret-0123456789"
 DOC = "todos"
@@ -175,6 +179,55 @@ async def test_a_forwarded_value_that_cannot_be_cut_is_a_non_fatal_error(clients
         await b.until(lambda b=b: b.p.replica.read((DOC, "n")) == "after", DOC)
         assert b.drops == 0
     assert big.errors == []
+
+
+class SizedClient(NClient):
+    """A raw native client that announces ``max_message_size`` in its Hello and records every
+    frame's size and message, in order (its socket itself accepts any size)."""
+
+    sizes: list[int]
+
+    @classmethod
+    async def open_with_limit(cls, url: str, token: str, limit: int) -> SizedClient:
+        self = cls()
+        self.sizes = []
+        self.ws = await connect(url, compression=None, max_size=None)
+        self._start()
+        self.conn.send_hello(token=token, client={"max_message_size": limit})
+        self._flush()
+        await self.wait_for(lambda: self.welcome or self.closed.done())
+        return self
+
+    def on_frame(self, frame: bytes) -> None:
+        self.sizes.append(len(frame))
+        super().on_frame(frame)
+
+
+async def test_every_frame_fits_and_a_state_answer_ends_with_its_sync_step2(
+        relay: Relay, clients: Callable[..., Any]) -> None:
+    a = await clients(DOC)
+    await a.synced(DOC)
+    a.p.replica.write((DOC, "ids"), IDS)
+    async with asyncio.timeout(TIMEOUT):
+        await a.p.wait_acked()
+    tok = mint_token(SECRET, "t", [("*", "write")], expires=time.time() + 3600)
+    c = await SizedClient.open_with_limit(relay.url + NATIVE_PATH, tok, SMALL)
+    try:
+        c.doc_id = DOC
+        await c.subscribe(DOC)  # answered with Update parts, then the SyncStep2
+        c.send(native.SyncStep1(DOC, b"\x00"))  # asks for the whole state again
+        await c.wait_for(lambda: sum(isinstance(m, native.SyncStep2) for m in c.received) == 2)
+        docs = [m for m in c.received if isinstance(m, (native.Update, native.SyncStep2))]
+        for answer in (docs[:len(docs) // 2], docs[len(docs) // 2:]):
+            assert len(answer) > 1
+            assert [type(m) for m in answer] == [native.Update] * (len(answer) - 1) + [native.SyncStep2]
+        assert max(c.sizes) <= SMALL
+        copy = Replica()
+        copy.apply_update(DOC, bytes(c.doc.get_update()))
+        assert copy.read((DOC, "ids")) == IDS
+        assert c.errors == []
+    finally:
+        await c.ws.close()
 
 
 async def test_the_provider_announces_its_limit_and_keeps_the_callers_info(relay: Relay) -> None:
