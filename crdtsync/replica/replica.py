@@ -400,6 +400,12 @@ class Replica:
                 log.exception("a listener failed on an update of %r (the update is applied)", doc_id)
                 return
             raise
+        except BaseException as exc:
+            # yrs can also panic committing what it integrated (seen once, in ClientBlockList::
+            # squash_left): a typed error for the caller, like a panic while applying.
+            if is_pycrdt_panic(exc):
+                raise FrameError(f"pycrdt failed committing an update of {doc_id!r}: {exc}") from exc
+            raise
 
     def get_update(self, doc_id: str, state_vector: bytes | None = None) -> bytes:
         """The update that brings a peer at ``state_vector`` (None: empty) up to date."""

@@ -314,3 +314,21 @@ def test_a_pycrdt_panic_while_applying_becomes_a_typed_error(monkeypatch: pytest
     assert r.read(("d", 1)) == "before"
     r.write(("d", 1), "after")  # the replica still works
     assert r.read(("d", 1)) == "after"
+
+
+def test_a_pycrdt_panic_while_committing_an_update_becomes_a_typed_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crdtsync.errors import FrameError
+
+    a, b = Replica(), Replica()
+    a.write(("d", 1), "from a")
+    b.write(("d", 2), "b's own")
+
+    def panic(self: Replica, doc_id: str, event: object) -> None:  # runs inside yrs's commit
+        raise PanicException("called Option::unwrap() on a None value")
+
+    monkeypatch.setattr(Replica, "_on_txn", panic)
+    with pytest.raises(FrameError):
+        b.apply_update("d", a.get_update("d"))
+    monkeypatch.undo()
+    b.write(("d", 3), "after")  # the replica still works
+    assert b.read(("d", 3)) == "after"
