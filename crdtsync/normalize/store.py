@@ -361,7 +361,7 @@ class EntityStore:
                         return hit
             return read_entity(t, eid, misses)
 
-        value = denormalize(stored, query.options.normalize, read, refs)
+        value = denormalize(stored, query.options.normalize, read, refs, caches=None if in_batch else caches)
         self._set_refs(query, refs)
         return value
 
