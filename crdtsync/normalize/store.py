@@ -8,9 +8,18 @@ Reading denormalizes.
 Change routing: the store keeps one index, entity -> the queries that reference it, fed by
 ``Replica.on_change`` (which reports the changed paths of every transaction before any
 watcher runs). An edit to one entity (local, fetched or remote) therefore reaches exactly the
-queries that reference it, and each of them patches the entity into its previous result at
-the positions recorded when it was built (only the containers on those paths are copied), so
-the work is proportional to the observers affected, not to the cache or the list size.
+queries that reference it, and each of them patches the entity into its previous result
+where it sits (a list of entities keeps its ids in result order, other references their
+paths; only the containers on those paths are copied), so the work is proportional to the
+observers affected (and, for one list, to a shallow copy of it), not to the cache.
+
+Loading fast (see docs/normalization.md, "Large datasets"): what a write accepted is cached
+*as written*, the very objects the query function returned, when they read back exactly
+(``encode_checked`` returns them unchanged). The first ``on_change`` reported for a document
+after the store's own write batch is that write (``_own``); any later change invalidates as
+usual. The ids a fetch just wrote serve the query's next read (``_fresh_slots``) unless its
+document changed since. Results are therefore shared with the caller: read-only, as in
+TanStack Query.
 
 Monotonic reads: with a ``version`` field, an incoming entity whose version is older than the
 stored one is ignored, whatever order responses arrive in (and one with the *same* version
