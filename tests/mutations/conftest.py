@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from crdtsync import FakeClock, QueryClient
+from crdtsync import FakeClock, QueryClient, Replica
 from crdtsync.mutations.options import MutationFunctionContext
+from crdtsync.origins import OriginKind, remote_origin
 
 
 class Gate:
@@ -119,3 +120,14 @@ class Link:
         while self.queue:
             dst, doc_id, update = self.queue.pop(0)
             dst.apply_update(doc_id, update, origin=self._remote("peer"))
+
+
+def linked_client_and_peer() -> tuple[QueryClient, Replica]:
+    """A client (client id 1, fake clock) and a peer replica (client id 2) joined by a two-way
+    link that never sends a peer's update back (the property tests' network)."""
+    client = QueryClient(clock=FakeClock(), replica=Replica(client_id=1), rng=random.Random(0))
+    peer = Replica(client_id=2)
+    peer.on_update(lambda d, u, o: None if o.kind is OriginKind.REMOTE
+                   else client.replica.apply_update(d, u, origin=remote_origin("peer")))
+    client.replica.on_update(lambda d, u, o: None if o.kind is OriginKind.REMOTE else peer.apply_update(d, u))
+    return client, peer

@@ -9,16 +9,15 @@ bases a rollback would restore now, so a restart never rolls back to a stale val
 from __future__ import annotations
 
 import asyncio
-import random
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crdtsync import FakeClock, QueryClient, Replica
 from crdtsync.mutations import Outbox
 from crdtsync.mutations.overlay import decode_bases
-from crdtsync.origins import OriginKind, remote_origin
+
+from .conftest import linked_client_and_peer
 
 FIELDS = ("a", "b", "c")
 KEY = ("items", 1)
@@ -36,11 +35,7 @@ op = st.one_of(
 
 
 async def scenario(ops: list[tuple[str, Any]]) -> None:
-    client = QueryClient(clock=FakeClock(), replica=Replica(client_id=1), rng=random.Random(0))
-    peer = Replica(client_id=2)
-    peer.on_update(lambda d, u, o: None if o.kind is OriginKind.REMOTE
-                   else client.replica.apply_update(d, u, origin=remote_origin("peer")))
-    client.replica.on_update(lambda d, u, o: None if o.kind is OriginKind.REMOTE else peer.apply_update(d, u))
+    client, peer = linked_client_and_peer()
     outbox = Outbox(":memory:")
     client.use_outbox(outbox)
     server = {f: -1 for f in FIELDS}

@@ -11,14 +11,12 @@ records only the fields whose value they changed; a mutation's ``merge`` owns ev
 from __future__ import annotations
 
 import asyncio
-import random
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crdtsync import FakeClock, QueryClient, Replica
-from crdtsync.origins import OriginKind, remote_origin
+from .conftest import linked_client_and_peer
 
 FIELDS = ("a", "b", "c")
 KEY = ("items", 1)
@@ -35,12 +33,7 @@ op = st.one_of(
 
 
 async def scenario(ops: list[tuple[str, Any]]) -> None:
-    client = QueryClient(clock=FakeClock(), replica=Replica(client_id=1), rng=random.Random(0))
-    peer = Replica(client_id=2)
-    # a two-way link; neither side sends a peer's update back
-    peer.on_update(lambda d, u, o: None if o.kind is OriginKind.REMOTE
-                   else client.replica.apply_update(d, u, origin=remote_origin("peer")))
-    client.replica.on_update(lambda d, u, o: None if o.kind is OriginKind.REMOTE else peer.apply_update(d, u))
+    client, peer = linked_client_and_peer()
     initial = {f: -1 for f in FIELDS}
     client.set_query_data(KEY, initial)
     # The reference model: the list of writes (writer, fields); failed mutations are dropped.

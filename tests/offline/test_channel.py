@@ -14,22 +14,11 @@ import pytest
 from crdtsync.offline import ChannelLimits, LocalChannel, Role, channel_dir
 from crdtsync.offline.election import LeaderLock
 from crdtsync.replica import Replica
+from tests.offline.waiting import until
 
 pytestmark = pytest.mark.timeout(30)
 
 
-async def until(replica: Replica, key: tuple[Any, ...], value: Any, timeout: float = 2.0) -> None:
-    """Wait (on the replica's watch, not by polling) until ``key`` holds ``value``."""
-    if replica.read(key) == value:
-        return
-    route = replica.route(key)
-    fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    stop = replica.watch(route.doc_id, route.path,
-                         lambda _o: fut.done() or (replica.read(key) == value and fut.set_result(None)))
-    try:
-        await asyncio.wait_for(fut, timeout)
-    finally:
-        stop()
 
 
 def test_lock_is_exclusive_and_handed_over(tmp_path: Path) -> None:

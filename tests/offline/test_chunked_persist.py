@@ -18,6 +18,7 @@ from crdtsync.offline.dehydrate import dehydrate, hydrate
 from crdtsync.origins import REMOTE
 from crdtsync.replica import Replica
 from crdtsync.storage import CompactionPolicy, SQLiteStore
+from tests.offline.waiting import until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -25,17 +26,6 @@ DOC = "todos"
 IDS = [f"id-{i:05d}" for i in range(10_000)]
 
 
-async def until(replica: Replica, key: tuple[Any, ...], value: Any, timeout: float = 3.0) -> None:
-    if replica.read(key) == value:
-        return
-    route = replica.route(key)
-    fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    stop = replica.watch(route.doc_id, route.path,
-                         lambda _o: fut.done() or (replica.read(key) == value and fut.set_result(None)))
-    try:
-        await asyncio.wait_for(fut, timeout)
-    finally:
-        stop()
 
 
 async def restarted(path: Path, clock: FakeClock) -> tuple[Replica, ReplicaPersister]:
