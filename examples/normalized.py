@@ -8,7 +8,10 @@ Shows:
    that todo's detail), not the other detail;
 3. a peer's edit, arriving as a binary CRDT update, does the same;
 4. monotonic reads: a slow response carrying an older version of a todo, arriving after a
-   newer one, does not overwrite it.
+   newer one, does not overwrite it;
+5. a large read-mostly list (20,000 log lines, granularity "plain"): one edit patches the
+   observed list in place of rebuilding it, and a window of 50 is read without building the
+   list.
 
 Time is injected (a FakeClock) and the "server" is a dict, so it runs in well under a second.
 
@@ -114,6 +117,27 @@ async def main() -> None:
     assert detail["version"] == 2 and detail["title"] == "write docs (reviewed)"
     assert client.get_query_data(("todos", "list"))[2]["version"] == 2
     assert client.entities.skipped_stale == 1
+
+    # 5. A large, read-mostly list. "plain" stores each entry as one value: about half the
+    #    memory of "fields" (docs/normalization.md has the 100,000-entity measurements).
+    line = EntityType("line", granularity="plain")
+    lines = [{"id": i, "text": f"line {i}", "level": "info"} for i in range(20_000)]
+
+    async def fetch_log(ctx: QueryFunctionContext) -> Any:
+        return lines
+
+    log_key = ("log", "today")
+    await client.fetch_query(log_key, fetch_log, normalize=[line])
+    before = client.get_query_data(log_key)
+    log_notes = Count()
+    stops.append(client.observe(log_key, normalize=[line], enabled=False).subscribe(log_notes))
+    client.entities.update(line, 12_345, {"level": "error"})
+    after = client.get_query_data(log_key)
+    print("log observer notified", log_notes.n, "time(s) for one edit in 20,000 lines")
+    assert log_notes.n == 1 and after[12_345]["level"] == "error"
+    assert after[0] is before[0] and after[19_999] is before[19_999]  # the rest is shared, not rebuilt
+    window = client.entities.read_window(log_key, 12_340, 12_350, line)
+    assert [w["id"] for w in window] == list(range(12_340, 12_350)) and window[5]["level"] == "error"
 
     for stop in stops:
         stop()
