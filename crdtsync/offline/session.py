@@ -34,11 +34,9 @@ from ..errors import FrameError, MessageTooLargeError
 from ..origins import Origin
 from ..protocol import native
 from ..protocol.native import ErrorCode
-from ..protocol.split import split_update
+from ..protocol.split import split_for_frames
 from ..replica import Replica
 from .wire import DEFAULT_MAX_FRAME, FrameReader, encode_frame
-
-_FRAME_OVERHEAD = 64  # bytes a frame adds to an update, the document id aside
 
 log = logging.getLogger("crdtsync.offline")
 
@@ -106,9 +104,8 @@ class SyncSession:
         """``update`` cut to fit the peer's frame limit (both sides share one ChannelLimits):
         a frame over it would only make the peer close the session, again after each reconnect.
         A single value larger than the limit is sent whole and refused: a typed error there."""
-        room = self._reader.max_frame - _FRAME_OVERHEAD - len(doc_id.encode())
         try:
-            return split_update(update, room)
+            return split_for_frames(update, doc_id, self._reader.max_frame)
         except MessageTooLargeError:
             return [update]
 

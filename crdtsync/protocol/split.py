@@ -19,6 +19,7 @@ parentSub flags in the top 3), its IDs or parent, and its content.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import FrameError, MessageTooLargeError
@@ -26,6 +27,28 @@ from .lib0 import Decoder, encode_var_uint
 
 _GC, _SKIP = 0, 10
 _EMPTY_DELETE_SET = encode_var_uint(0)
+FRAME_OVERHEAD = 64  # bytes a native Update/SyncStep2 frame adds to its update, the document id aside
+
+
+def announced_limit(info: Mapping[str, object] | None) -> int | None:
+    """The ``max_message_size`` a peer announced in its Hello or Welcome info: an int > 0, or
+    None (absent or invalid: nothing sent to it needs cutting)."""
+    limit = info.get("max_message_size") if info is not None else None
+    if type(limit) is not int or limit <= 0:
+        return None
+    return limit
+
+
+def split_for_frames(update: bytes, doc_id: str, limit: int) -> list[bytes]:
+    """``update`` cut so that each native frame carrying one part for ``doc_id`` is at most
+    ``limit`` bytes (``[update]`` when it fits already). :class:`MessageTooLargeError` when it
+    cannot be: a value larger than that, or no room at all."""
+    room = limit - FRAME_OVERHEAD - len(doc_id.encode("utf-8"))
+    if len(update) <= room:
+        return [update]
+    if room <= 0:
+        raise MessageTooLargeError(f"a {limit}-byte limit leaves no room for an update of {doc_id!r}")
+    return split_update(update, room)
 
 
 def split_update(update: bytes, limit: int) -> list[bytes]:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable
 
 from websockets.asyncio.server import ServerConnection
 
@@ -51,7 +51,7 @@ from ..protocol.native import (
     Update,
     encode,
 )
-from ..protocol.split import split_update
+from ..protocol.split import announced_limit, split_for_frames
 from ..protocol.state import Role
 from .auth import Access, Claims, authenticate
 from .context import RelayContext
@@ -62,17 +62,10 @@ log = logging.getLogger("crdtsync.relay")
 
 FRAME_NATIVE_UPDATE = "native.update"
 FRAME_NATIVE_AWARENESS = "native.awareness"
-FRAME_OVERHEAD = 64  # bytes a native Update/SyncStep2 frame adds to its update, the document id aside
 _UNCUTTABLE = b"!"  # in a FrameCache count entry: the update cannot be cut to that limit (reason follows)
 
 
-def client_limit(info: Mapping[str, object]) -> int | None:
-    """The ``max_message_size`` a client announced in its Hello info, or None (absent, not an
-    int, or not > 0): then nothing sent to it is cut."""
-    limit = info.get("max_message_size")
-    if type(limit) is not int or limit <= 0:
-        return None
-    return limit
+client_limit = announced_limit  # the limit a client announced in its Hello info
 
 
 class NativeSession:
@@ -129,13 +122,8 @@ class NativeSession:
         limit = self.client_limit
         if limit is None:
             return [update]
-        room = limit - FRAME_OVERHEAD - len(doc_id.encode("utf-8"))
-        if len(update) <= room:
-            return [update]
-        if room <= 0:
-            raise MessageTooLargeError(f"a {limit}-byte limit leaves no room for an update of {doc_id!r}")
         try:
-            return split_update(update, room)
+            return split_for_frames(update, doc_id, limit)
         except FrameError as exc:  # not expected: the room applied these bytes
             raise MessageTooLargeError(f"could not cut the update: {exc}") from exc
 

@@ -59,7 +59,7 @@ from ..protocol.native import (
     Unsubscribe,
     Update,
 )
-from ..protocol.split import split_update
+from ..protocol.split import announced_limit, split_for_frames
 from ..protocol.state import Role
 from ..replica import Replica
 from ..transport.base import Transport
@@ -72,7 +72,6 @@ from .timing import sleep_unless, with_timeout
 
 __all__ = ["SyncProvider"]
 
-_FRAME_OVERHEAD = 64  # bytes a native Update frame adds to its update (type, document id aside, seq)
 log = logging.getLogger("crdtsync.sync")
 
 T = TypeVar("T")
@@ -381,11 +380,11 @@ class SyncProvider:
         small enough. Sending a frame over the limit would only make the relay close the
         connection, again after every reconnect."""
         welcome = conn.peer_welcome
-        limit = welcome.info.get("max_message_size") if welcome is not None else None
-        if not isinstance(limit, int) or isinstance(limit, bool) or len(update) + _FRAME_OVERHEAD <= limit:
+        limit = announced_limit(welcome.info if welcome is not None else None)
+        if limit is None:
             return [update]
         try:
-            return split_update(update, limit - _FRAME_OVERHEAD - len(d.doc_id.encode()))
+            return split_for_frames(update, d.doc_id, limit)
         except MessageTooLargeError as exc:
             log.warning("%s: an update of %r does not fit the relay's %d-byte limit: %s", self.name, d.doc_id,
                         limit, exc)

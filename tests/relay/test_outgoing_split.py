@@ -19,9 +19,10 @@ from websockets.asyncio.client import connect
 from crdtsync import Replica
 from crdtsync.errors import RemoteError
 from crdtsync.protocol import native
+from crdtsync.protocol import split as split_module
 from crdtsync.protocol.native import ErrorCode
 from crdtsync.protocol.split import split_update
-from crdtsync.relay import NATIVE_PATH, Relay, RelayConfig, mint_token, native_endpoint
+from crdtsync.relay import NATIVE_PATH, Relay, RelayConfig, mint_token
 from crdtsync.relay.native_endpoint import client_limit
 from crdtsync.sync import Backoff, SyncProvider
 from crdtsync.sync.status import ConnectionState, SyncStatus
@@ -130,7 +131,8 @@ async def test_a_forwarded_update_larger_than_the_clients_limit_arrives_in_parts
         cuts.append(limit)
         return split_update(update, limit)
 
-    monkeypatch.setattr(native_endpoint, "split_update", counting_split)
+    # every cut goes through crdtsync.protocol.split (the provider's too: a's 100 KB fits the relay)
+    monkeypatch.setattr(split_module, "split_update", counting_split)
     a = await clients(DOC)
     bs = [await clients(DOC, max_message_size=SMALL) for _ in range(2)]
     for c in (a, *bs):
