@@ -358,19 +358,12 @@ class EntityStore:
             return MISSING
         refs = Refs()
         misses: dict[str, int] = {}
-        caches = self._cache
-        read_entity = self._read_entity
 
-        def read(t: EntityType, eid: str) -> Any:
-            if not in_batch:
-                cache = caches.get(t.fixed_doc or t.doc_id(eid))
-                if cache is not None:
-                    hit = cache.get(eid, _MISS)
-                    if hit is not _MISS:
-                        return hit
-            return read_entity(t, eid, misses)
+        def read(t: EntityType, eid: str) -> Any:  # _read_entity looks the cache up first
+            return self._read_entity(t, eid, misses)
 
-        value = denormalize(stored, query.options.normalize, read, refs, caches=None if in_batch else caches)
+        # Lists of one document's entities look the cache up directly (no call per entity).
+        value = denormalize(stored, query.options.normalize, read, refs, caches=None if in_batch else self._cache)
         self._set_refs(query, refs)
         return value
 
