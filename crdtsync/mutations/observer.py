@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..cache.subscribable import Subscribable, iterate_latest
 from .options import Callbacks, OnError, OnSettled, OnSuccess
-from .state import MutationAction, MutationPhase, MutationState, MutationStatus
+from .state import MutationAction, MutationState, MutationStatus, StatusFlags
 
 if TYPE_CHECKING:
     from ..cache.client import QueryClient
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True, slots=True)
-class MutationObserverResult:
+class MutationObserverResult(StatusFlags):
     status: MutationStatus
     data: Any
     error: BaseException | None
@@ -44,25 +44,6 @@ class MutationObserverResult:
         return cls(st.status, st.data, st.error, st.variables, st.context, st.failure_count,
                    st.failure_reason, st.is_paused, st.submitted_at)
 
-    @property
-    def phase(self) -> MutationPhase:
-        return "paused" if self.status == "pending" and self.is_paused else self.status
-
-    @property
-    def is_idle(self) -> bool:
-        return self.status == "idle"
-
-    @property
-    def is_pending(self) -> bool:
-        return self.status == "pending"
-
-    @property
-    def is_success(self) -> bool:
-        return self.status == "success"
-
-    @property
-    def is_error(self) -> bool:
-        return self.status == "error"
 
 
 Listener = Callable[[MutationObserverResult], None]

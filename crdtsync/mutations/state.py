@@ -23,8 +23,41 @@ MutationStatus = Literal["idle", "pending", "success", "error"]
 MutationPhase = Literal["idle", "pending", "paused", "success", "error"]
 
 
+class StatusFlags:
+    """``phase`` and the ``is_*`` flags, derived from ``status`` and ``is_paused``: shared by
+    :class:`MutationState` and the observer's result, which carry those two fields."""
+
+    __slots__ = ()
+    status: MutationStatus
+    is_paused: bool
+
+    @property
+    def phase(self) -> MutationPhase:
+        return "paused" if self.status == "pending" and self.is_paused else self.status
+
+    @property
+    def is_idle(self) -> bool:
+        return self.status == "idle"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == "pending"
+
+    @property
+    def is_success(self) -> bool:
+        return self.status == "success"
+
+    @property
+    def is_error(self) -> bool:
+        return self.status == "error"
+
+    @property
+    def is_settled(self) -> bool:
+        return self.status in ("success", "error")
+
+
 @dataclass(frozen=True, slots=True)
-class MutationState:
+class MutationState(StatusFlags):
     status: MutationStatus = "idle"
     variables: Any = None
     context: Any = None
@@ -34,20 +67,6 @@ class MutationState:
     failure_reason: BaseException | None = None
     is_paused: bool = False
     submitted_at: float = 0.0
-
-    @property
-    def phase(self) -> MutationPhase:
-        if self.status == "pending" and self.is_paused:
-            return "paused"
-        return self.status
-
-    @property
-    def is_pending(self) -> bool:
-        return self.status == "pending"
-
-    @property
-    def is_settled(self) -> bool:
-        return self.status in ("success", "error")
 
 
 # -- actions ----------------------------------------------------------------------------------
