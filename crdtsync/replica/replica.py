@@ -256,10 +256,7 @@ class Replica:
                 # diffing, straight into yrs (pycrdt's wrappers cost more than the insert here).
                 raw, tx = root.integrated, txn._txn
                 insert = raw.insert
-                if depth == 0 and encoded is not None and not encoded:  # every value as it is
-                    for k, v in items.items():
-                        insert(tx, k, v)
-                elif depth == 0:
+                if depth == 0:
                     for k, v in items.items():
                         insert(tx, k, encode_checked(v) if encoded is None else encoded.get(k, v))
                 else:
