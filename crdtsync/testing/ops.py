@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from pycrdt import Array, Doc, Map, Text
 
@@ -152,13 +152,18 @@ class SetField(_RootOp):
         return True
 
 
-def _array(root: Map[Any], key: str, *, create: bool) -> Array[Any] | None:
+_Shared = TypeVar("_Shared", Array[Any], Text)
+
+
+def _child(root: Map[Any], key: str, kind: type[_Shared], *, create: bool) -> _Shared | None:
+    """The shared ``kind`` (Array, Text) at ``key``, created empty when asked; None when absent
+    or holding something else."""
     if key not in root:
         if not create:
             return None
-        root[key] = Array()
+        root[key] = kind()
     node = root[key]
-    return node if isinstance(node, Array) else None
+    return node if isinstance(node, kind) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +176,7 @@ class ListInsert(_RootOp):
     value: Any
 
     def _edit(self, root: Map[Any]) -> bool:
-        arr = _array(root, self.key, create=True)
+        arr = _child(root, self.key, Array, create=True)
         if arr is None:
             return False
         arr.insert(self.index % (len(arr) + 1), encode(self.value, None))
@@ -187,7 +192,7 @@ class ListRemove(_RootOp):
     index: int
 
     def _edit(self, root: Map[Any]) -> bool:
-        arr = _array(root, self.key, create=False)
+        arr = _child(root, self.key, Array, create=False)
         if arr is None or len(arr) == 0:
             return False
         del arr[self.index % len(arr)]
@@ -204,7 +209,7 @@ class ListMove(_RootOp):
     dest: int
 
     def _edit(self, root: Map[Any]) -> bool:
-        arr = _array(root, self.key, create=False)
+        arr = _child(root, self.key, Array, create=False)
         if arr is None or len(arr) < 2:
             return False
         src = self.source % len(arr)
@@ -212,15 +217,6 @@ class ListMove(_RootOp):
         del arr[src]
         arr.insert(self.dest % (len(arr) + 1), encode(value, None))
         return True
-
-
-def _text(root: Map[Any], key: str, *, create: bool) -> Text | None:
-    if key not in root:
-        if not create:
-            return None
-        root[key] = Text()
-    node = root[key]
-    return node if isinstance(node, Text) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +229,7 @@ class TextInsert(_RootOp):
     text: str
 
     def _edit(self, root: Map[Any]) -> bool:
-        node = _text(root, self.key, create=True)
+        node = _child(root, self.key, Text, create=True)
         if node is None or not self.text:
             return False
         cur = str(node)
@@ -251,7 +247,7 @@ class TextDelete(_RootOp):
     length: int
 
     def _edit(self, root: Map[Any]) -> bool:
-        node = _text(root, self.key, create=False)
+        node = _child(root, self.key, Text, create=False)
         if node is None:
             return False
         cur = str(node)
