@@ -354,7 +354,11 @@ async def large_normalized(n: int, granularity: Granularity, partition: Any, upd
     return out
 
 
-async def large_bare(n: int, detail_samples: int) -> dict[str, Any]:
+def bare_load(n: int, wrap: Callable[[dict[str, Any]], Any] | None,
+              ) -> tuple[Any, Any, list[Any], Stopwatch, dict[str, Any]]:
+    """n entities put into one bare pycrdt Map in one transaction, each as it is (``wrap``
+    None: no call per entity in the timed loop) or as ``wrap(entity)``: the document, the map,
+    the data, the load stopwatch and the common result fields."""
     import pycrdt
 
     data = [entity(i) for i in range(n)]
@@ -362,9 +366,20 @@ async def large_bare(n: int, detail_samples: int) -> dict[str, Any]:
     m = doc.get("m", type=pycrdt.Map)
     rss0 = rss_bytes()
     with Stopwatch() as load, doc.transaction():
-        for e in data:
-            m[str(e["id"])] = e
+        if wrap is None:
+            for e in data:
+                m[str(e["id"])] = e
+        else:
+            for e in data:
+                m[str(e["id"])] = wrap(e)
     rss1 = rss_bytes()
+    fields = {"n": n, "load_s": load.wall, "load_cpu_s": load.cpu, "rss_per_entity_bytes": (rss1 - rss0) / n,
+              "encoded_bytes": len(doc.get_update())}
+    return doc, m, data, load, fields
+
+
+async def large_bare(n: int, detail_samples: int) -> dict[str, Any]:
+    _doc, m, data, _load, fields = bare_load(n, None)
     with Stopwatch() as sel:
         done = count_done(m.to_py().values())
     check(done == count_done(data), "bare select")
@@ -376,11 +391,7 @@ async def large_bare(n: int, detail_samples: int) -> dict[str, Any]:
     key = str(n // 3)
     for s in range(detail_samples):
         det.run(m.__setitem__, key, {**entity(n // 3), "title": f"detail {s}"})
-    return {
-        "n": n, "load_s": load.wall, "load_cpu_s": load.cpu, "rss_per_entity_bytes": (rss1 - rss0) / n,
-        "encoded_bytes": len(doc.get_update()), "select_count_done_cpu_s": sel.cpu,
-        "window50": {"cpu_s": win.cpu}, "update": det.summary(),
-    }
+    return {**fields, "select_count_done_cpu_s": sel.cpu, "window50": {"cpu_s": win.cpu}, "update": det.summary()}
 
 
 async def large_bare_maps(n: int) -> dict[str, Any]:
@@ -388,17 +399,9 @@ async def large_bare_maps(n: int) -> dict[str, Any]:
     one transaction: the same-layout baseline for that granularity."""
     import pycrdt
 
-    data = [entity(i) for i in range(n)]
-    doc: pycrdt.Doc[Any] = pycrdt.Doc()
-    m = doc.get("m", type=pycrdt.Map)
-    rss0 = rss_bytes()
-    with Stopwatch() as load, doc.transaction():
-        for e in data:
-            m[str(e["id"])] = pycrdt.Map(e)
-    rss1 = rss_bytes()
+    _doc, m, _data, _load, fields = bare_load(n, pycrdt.Map)
     check(len(m) == n, "bare maps: entity count")
-    return {"n": n, "load_s": load.wall, "load_cpu_s": load.cpu, "rss_per_entity_bytes": (rss1 - rss0) / n,
-            "encoded_bytes": len(doc.get_update())}
+    return fields
 
 
 async def large_plain_value(n: int, update_samples: int) -> dict[str, Any]:
