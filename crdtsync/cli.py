@@ -40,13 +40,16 @@ def main() -> None:
 @click.option("--native-path", default="/v1", show_default=True, help="URL path of the native protocol.")
 @click.option("--max-message-size", default=4 << 20, show_default=True, type=int)
 @click.option("--max-queue", default=4096, show_default=True, type=int, help="Outgoing messages per connection.")
-@click.option("--rate", default=2000.0, show_default=True, type=float, help="Messages/s per connection.")
-@click.option("--burst", default=4000, show_default=True, type=int)
+@click.option("--rate", default=2000.0, show_default=True, type=float,
+              help="Messages/s per connection; above it the relay reads more slowly (nothing is dropped).")
+@click.option("--burst", default=4000, show_default=True, type=int, help="Messages a connection may send at once.")
+@click.option("--max-throttle", default=60.0, show_default=True, type=float,
+              help="Seconds a connection may be held back by --rate without a break before it is closed (0: never).")
 @click.option("--max-rooms", default=10_000, show_default=True, type=int)
 @click.option("--max-connections", default=10_000, show_default=True, type=int)
 @click.option("--max-subscriptions", default=1000, show_default=True, type=int)
 @click.option("--max-held-bytes", default=8 << 20, show_default=True, type=int,
-              help="Bytes held per connection for documents still loading.")
+              help="Bytes held per connection for documents still loading; past it the relay stops reading.")
 @click.option("--write-buffer", default=64 << 10, show_default=True, type=int,
               help="Socket buffer above which frames queue (see --max-queue).")
 @click.option("--awareness-max-bytes", default=64 << 10, show_default=True, type=int)
@@ -90,6 +93,7 @@ def relay(**opts: Any) -> None:
             max_queue=opts["max_queue"],
             rate=opts["rate"],
             burst=opts["burst"],
+            max_throttle=opts["max_throttle"] or None,
             max_rooms=opts["max_rooms"],
             max_connections=opts["max_connections"],
             max_subscriptions=opts["max_subscriptions"],

@@ -131,12 +131,15 @@ class MessageTooLargeError(ProtocolError):
 
 
 class RemoteError(CrdtsyncError):
-    """The peer sent a typed error message. ``code`` is the machine-readable reason."""
+    """The peer sent a typed error message. ``code`` is the machine-readable reason;
+    ``doc_id`` and ``seq`` (0: none) name the document and the refused write it concerns."""
 
-    def __init__(self, code: str, message: str = ""):
+    def __init__(self, code: str, message: str = "", *, doc_id: str | None = None, seq: int = 0):
         super().__init__(f"{code}: {message}" if message else code)
         self.code = code
         self.message = message
+        self.doc_id = doc_id
+        self.seq = seq
 
 
 class PermissionDeniedError(RemoteError):

@@ -108,6 +108,7 @@ class ErrorCode(enum.StrEnum):
     LIMIT_EXCEEDED = "limit_exceeded"  # too many rooms, connections or subscriptions
     NOT_SUBSCRIBED = "not_subscribed"  # a document message for a document not subscribed
     BAD_UPDATE = "bad_update"  # an update or state vector did not apply
+    RESYNC_REQUIRED = "resync_required"  # an earlier write on the document was refused: Subscribe again first
     SHUTTING_DOWN = "shutting_down"
     INTERNAL = "internal"
 
@@ -197,17 +198,20 @@ class Awareness:
 
 @dataclass(frozen=True, slots=True)
 class Error:
-    """A typed error. ``fatal``: the sender closes the connection after it."""
+    """A typed error. ``fatal``: the sender closes the connection after it. ``seq`` > 0 names
+    the write (Update or SyncStep2 with that seq, on ``doc_id``) that was refused: it was not
+    applied, and no later Ack on that document covers it."""
 
     code: str
     message: str = ""
     doc_id: str | None = None
     fatal: bool = False
+    seq: int = 0
 
     def exception(self) -> RemoteError:
         """This error as an exception (:class:`PermissionDeniedError` for unauthorized/forbidden)."""
         cls = PermissionDeniedError if self.code in _PERMISSION_CODES else RemoteError
-        return cls(self.code, self.message)
+        return cls(self.code, self.message, doc_id=self.doc_id, seq=self.seq)
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +258,10 @@ def encode(msg: NativeMessage) -> bytes:
     if isinstance(msg, Pong):
         return _pack([MessageType.PONG, None, msg.nonce])
     if isinstance(msg, Error):
-        return _pack([MessageType.ERROR, msg.doc_id, str(msg.code), msg.message, msg.fatal])
+        fields: list[Any] = [MessageType.ERROR, msg.doc_id, str(msg.code), msg.message, msg.fatal]
+        if msg.seq:
+            fields.append(msg.seq)  # optional: older decoders ignore a trailing field
+        return _pack(fields)
     if isinstance(msg, Hello):
         return _pack([MessageType.HELLO, None, list(msg.version), msg.token, dict(msg.client)])
     if isinstance(msg, Welcome):
@@ -424,7 +431,8 @@ def _decode_fields(t: int, doc: Any, f: list[Any]) -> NativeMessage:
         code = _str(f[0], "error code")
         if code in ErrorCode._value2member_map_:
             code = ErrorCode(code)
-        return Error(code, _str(f[1], "error message"), None if doc is None else _doc_id(doc), f[2])
+        seq = _uint(f[3], "seq") if len(f) > 3 else 0
+        return Error(code, _str(f[1], "error message"), None if doc is None else _doc_id(doc), f[2], seq)
     if t == MessageType.HELLO:
         _no_doc(doc, "Hello")
         _need(f, 3, "Hello")

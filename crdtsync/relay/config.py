@@ -41,9 +41,13 @@ class RelayConfig:
     #: frames are written straight to a socket whose write buffer holds less than this many
     #: bytes; above it they wait in the bounded queue (``max_queue``) for the socket to drain.
     write_buffer: int = 64 << 10
-    #: token bucket per connection: sustained rate and burst of incoming messages.
+    #: token bucket per connection: sustained rate and burst of incoming messages. Over it the
+    #: relay reads the connection more slowly (TCP pushes back); nothing is dropped.
     rate: float = 2000.0
     burst: int = 4000
+    #: a connection held back by the rate limit for longer than this without a break is closed
+    #: (4029) after what it already sent is handled; ``None``: never.
+    max_throttle: float | None = 60.0
     max_rooms: int = 10_000
     max_connections: int = 10_000
     #: documents a native connection may subscribe to at once.
@@ -80,6 +84,8 @@ class RelayConfig:
                      "shutdown_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0")
+        if self.max_throttle is not None and self.max_throttle <= 0:
+            raise ValueError("max_throttle must be > 0 (or None)")
         if self.idle_unload < 0 or self.flush_delay < 0:
             raise ValueError("idle_unload and flush_delay must be >= 0")
         if self.flush_delay > 1.0:

@@ -29,6 +29,13 @@ class RelayMetrics:
         )
         self.errors = Counter("crdtsync_protocol_errors", "Typed errors sent to peers", ["code"], registry=r)
         self.dropped = Counter("crdtsync_connections_dropped", "Connections closed by a limit", ["reason"], registry=r)
+        self.throttled = Counter(
+            "crdtsync_frames_throttled", "Received frames held back by the rate limit (handled later, never dropped)",
+            registry=r,
+        )
+        self.throttle_seconds = Counter(
+            "crdtsync_throttle_seconds", "Time connections spent held back by the rate limit", registry=r
+        )
         self.queue_depth = Gauge("crdtsync_queue_depth_max", "Largest outgoing queue right now", registry=r)
         self.queued = Gauge("crdtsync_queue_depth_total", "Messages queued for sending", registry=r)
         self.flushes = Counter("crdtsync_store_flushes", "Batches written to the store", registry=r)

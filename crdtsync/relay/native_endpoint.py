@@ -6,13 +6,17 @@ Driven by the sans-I/O :class:`~crdtsync.protocol.connection.Connection` (server
 2. ``Subscribe(doc, sv)`` -> the room is joined (queued while it loads), then
    ``SyncStep2(doc, missing)``, ``SyncStep1(doc, relay sv)`` and the awareness states. A join
    that has to wait for a load runs in the background: frames for that document are held (in
-   order, at most ``max_queue`` frames per document and ``max_held_bytes`` bytes per
-   connection) until it is done; other documents are served meanwhile.
+   order) until it is done; other documents are served meanwhile. Past ``max_queue`` held
+   frames for one document or ``max_held_bytes`` held bytes for the connection, the relay stops
+   reading the connection until the load ends (nothing is dropped).
    No grant on the doc -> ``Error forbidden``; too many subscriptions -> ``limit_exceeded``;
    a failed load -> ``room_unavailable``. ``Unsubscribe`` leaves the room.
 3. ``Update``/``SyncStep2`` with ``seq > 0`` get ``Ack(doc, seq)`` once the store committed
    them. They are forwarded to every *other* member (a native ``Update`` frame byte for byte);
-   never echoed to the sender. Read-only: ``Error forbidden``, nothing applied, no ack.
+   never echoed to the sender. A refused write gets a non-fatal ``Error`` naming the document
+   and its ``seq`` (read-only: ``forbidden``; not subscribed, undecodable, room down), and from
+   then on every later write on that document is refused too (``resync_required``) until the
+   client sends ``Subscribe`` for it again, so a cumulative Ack never covers a refused write.
 4. Every document payload sent to a client fits the limit it announced in its Hello
    (``info["max_message_size"]``, an int > 0; absent or invalid: nothing is cut). A larger
    one is cut with :func:`~crdtsync.protocol.split.split_update`: a room-state answer becomes
@@ -20,9 +24,13 @@ Driven by the sans-I/O :class:`~crdtsync.protocol.connection.Connection` (server
    means it has all of it), and a forwarded update becomes several ``Update`` frames. A payload
    that cannot be cut (one value larger than the limit) is not sent: the client gets a
    non-fatal ``Error too_large`` for that document instead of a frame it would refuse.
-5. Non-fatal errors (``bad_update``, ``not_subscribed``, ``forbidden``, ``rate_limited``, a
+5. Non-fatal errors (``bad_update``, ``not_subscribed``, ``forbidden``, ``resync_required``, a
    rejected awareness payload as ``bad_frame``) leave the connection open; a frame that does not
    decode or breaks the state machine gets a fatal ``Error`` and the connection is closed.
+6. Over the rate limit the relay reads more slowly (:mod:`.ratelimit`); only a client held back
+   for longer than ``max_throttle`` without a break gets ``Error rate_limited`` and is closed
+   (4029), after every frame it had already sent is handled. The token's expiry ends the
+   connection when it comes (fatal ``unauthorized``, close 4001), for readers too.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from collections.abc import Hashable
 
 from websockets.asyncio.server import ServerConnection
 
+from ..clock import TimerHandle
 from ..errors import AuthError, FrameError, LimitExceededError, MessageTooLargeError, ProtocolError
 from ..protocol.awareness import InvalidAwarenessError
 from ..protocol.connection import Connection
@@ -55,7 +64,7 @@ from ..protocol.split import announced_limit, split_for_frames
 from ..protocol.state import Role
 from .auth import Access, Claims, authenticate
 from .context import RelayContext
-from .peer import CLOSE_POLICY, CLOSE_TOKEN_EXPIRED, Peer, _frames
+from .peer import CLOSE_POLICY, CLOSE_RATE_LIMITED, CLOSE_TOKEN_EXPIRED, Peer
 from .room import FrameCache, Room, RoomUnavailableError
 
 log = logging.getLogger("crdtsync.relay")
@@ -78,7 +87,9 @@ class NativeSession:
         self.rooms: dict[str, Room] = {}
         self._joining: dict[str, list[tuple[NativeMessage, bytes]]] = {}  # frames held while a room loads
         self._held_bytes = 0  # total size of the frames in _joining
-        self._join_tasks: set[asyncio.Task[None]] = set()
+        self._join_tasks: dict[str, asyncio.Task[None]] = {}  # by document
+        self._refused: dict[str, int] = {}  # document -> seq of its first refused write, until resubscribed
+        self._expiry: TimerHandle | None = None
         self.claims: Claims | None = None
         self.client_limit: int | None = None  # the client's max_message_size, from its Hello
 
@@ -180,14 +191,14 @@ class NativeSession:
 
     async def run(self, ws: ServerConnection) -> None:
         try:
-            async for frame in _frames(ws):
-                if self.peer.closing:
-                    break
-                await self.handle(frame)
+            await self.peer.serve(self, self.ctx.clock)
         finally:
-            for task in list(self._join_tasks):
+            if self._expiry is not None:
+                self._expiry.cancel()
+            tasks = list(self._join_tasks.values())
+            for task in tasks:
                 task.cancel()
-            for task in list(self._join_tasks):
+            for task in tasks:
                 with contextlib.suppress(BaseException):
                     await task
             for room in self.rooms.values():
@@ -201,11 +212,6 @@ class NativeSession:
         if isinstance(frame, str):
             frame = frame.encode("utf-8", "replace")  # the codec rejects it as a bad frame
         metrics.bytes_in.inc(len(frame))
-        if not self.peer.bucket.take(self.ctx.clock.now()):
-            metrics.dropped.labels("rate_limited").inc()
-            if self.conn.is_open:
-                self._error(ErrorCode.RATE_LIMITED, "message rate limit exceeded; message dropped")
-            return
         try:
             self.conn.receive_bytes(frame)
         except ProtocolError as exc:
@@ -222,21 +228,36 @@ class NativeSession:
                     self._error(ErrorCode.INTERNAL, "internal error")
         self._drain()  # automatic answers (Pong)
 
+    def close_abusive(self, held_for: float) -> None:
+        message = f"held back by the rate limit for {held_for:.0f} s without a break; closing"
+        if self.conn.is_open:  # non-fatal: the frames already received are still handled
+            self._error(ErrorCode.RATE_LIMITED, message)
+        self.peer.close(CLOSE_RATE_LIMITED, message)
+
+    def _token_expired(self) -> None:
+        self._expiry = None
+        if self.conn.is_open:
+            self._fatal(ErrorCode.UNAUTHORIZED, "token expired", CLOSE_TOKEN_EXPIRED)
+
     async def _dispatch(self, ev: NativeMessage, frame: bytes) -> None:
         if isinstance(ev, Hello):
             self._hello(ev)
             return
         doc_id = getattr(ev, "doc_id", None)
         pending = self._joining.get(doc_id) if doc_id is not None else None
-        if pending is not None:
-            # That document's room is still loading: keep its frames, in order, for later.
-            if len(pending) >= self.ctx.config.max_queue:
-                self._error(ErrorCode.LIMIT_EXCEEDED, "too many frames for a document still loading", doc_id)
-            elif self._held_bytes + len(frame) > self.ctx.config.max_held_bytes:
-                self._error(ErrorCode.LIMIT_EXCEEDED, "too many bytes held for documents still loading", doc_id)
-            else:
-                pending.append((ev, frame))
-                self._held_bytes += len(frame)
+        if pending is not None and doc_id is not None:
+            # That document's room is still loading: keep its frames, in order, for later;
+            # past the limits, stop reading until the load is over (the client slows down).
+            cfg = self.ctx.config
+            if len(pending) >= cfg.max_queue or self._held_bytes + len(frame) > cfg.max_held_bytes:
+                task = self._join_tasks.get(doc_id)
+                if task is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(task)
+                await self._dispatch(ev, frame)  # the room is joined (or refused) by now
+                return
+            pending.append((ev, frame))
+            self._held_bytes += len(frame)
             return
         if isinstance(ev, Subscribe) and ev.doc_id not in self.rooms:
             # Checked here, not after the join's await: documents still joining count too.
@@ -247,12 +268,13 @@ class NativeSession:
             # connection's other documents are not held up behind it.
             self._joining[ev.doc_id] = []
             task = asyncio.get_running_loop().create_task(self._join_then_replay(ev))
-            self._join_tasks.add(task)
-            task.add_done_callback(self._join_tasks.discard)
+            self._join_tasks[ev.doc_id] = task
+            task.add_done_callback(self._joined)
             return
         if isinstance(ev, Subscribe):
             await self._subscribe(ev)
         elif isinstance(ev, Unsubscribe):
+            self._refused.pop(ev.doc_id, None)
             room = self.rooms.pop(ev.doc_id, None)
             if room is not None:
                 self.ctx.rooms.leave(room, self)
@@ -276,6 +298,11 @@ class NativeSession:
                     self._error(ErrorCode.BAD_FRAME, f"awareness rejected: {exc}", ev.doc_id)
         # Ping is answered by the Connection; Pong, Ack and client Errors need nothing
 
+    def _joined(self, task: asyncio.Task[None]) -> None:
+        for doc_id, t in list(self._join_tasks.items()):
+            if t is task:
+                del self._join_tasks[doc_id]
+
     async def _join_then_replay(self, ev: Subscribe) -> None:
         """Subscribe (awaiting the room's load), then dispatch the frames that arrived for that
         document meanwhile, in order. Their handlers do not await, so nothing overtakes them."""
@@ -285,8 +312,8 @@ class NativeSession:
             held = self._joining.pop(doc_id, [])
             self._held_bytes -= sum(len(frame) for _, frame in held)
             for queued, frame in held:
-                if not self.conn.is_open or self.peer.closing:
-                    break  # the connection is going away: the rest would only be refused
+                if not self.conn.is_open:
+                    break  # a fatal error ended the session: the rest would only be refused
                 await self._dispatch(queued, frame)
         except Exception:
             log.exception("internal error while joining", extra={"fields": {"peer": self.peer.id, "doc": doc_id}})
@@ -306,6 +333,9 @@ class NativeSession:
             return
         self.peer.claims = self.claims
         self.client_limit = client_limit(ev.client)
+        clock = self.ctx.clock
+        if self.claims.expires is not None:
+            self._expiry = clock.call_later(max(0.0, self.claims.expires - clock.now()), self._token_expired)
         cfg = self.ctx.config
         self.conn.accept(
             f"s{self.peer.id}",
@@ -329,6 +359,7 @@ class NativeSession:
 
     async def _subscribe(self, ev: Subscribe) -> None:
         doc_id = ev.doc_id
+        self._refused.pop(doc_id, None)  # a new sync exchange: the client resends what we lack
         if self._access(doc_id) is Access.NONE:
             self._error(ErrorCode.FORBIDDEN, "the token grants no access to this document", doc_id)
             return
@@ -360,19 +391,33 @@ class NativeSession:
         if snapshot is not None:
             self._send(Awareness(doc_id, snapshot))
 
+    def _refuse_write(self, code: str, message: str, doc_id: str, seq: int) -> None:
+        """Refuse a write: a non-fatal Error naming it, and every later write on ``doc_id`` is
+        refused until the client subscribes again (so no cumulative Ack can cover this one)."""
+        self._refused.setdefault(doc_id, seq)
+        self.ctx.metrics.errors.labels(code).inc()
+        self._send(Error(code, message[:500], doc_id, False, seq))
+
     def _write(self, ev: Update | SyncStep2, frame: bytes) -> None:
-        doc_id = ev.doc_id
-        room = self._room(doc_id)
+        doc_id, seq = ev.doc_id, ev.seq
+        room = self.rooms.get(doc_id)
         if room is None:
+            self._refuse_write(ErrorCode.NOT_SUBSCRIBED, "subscribe first", doc_id, seq)
             return
         if self._access(doc_id) < Access.WRITE:
-            self._error(ErrorCode.FORBIDDEN, "read-only: this connection may not change the document", doc_id)
+            self._refuse_write(ErrorCode.FORBIDDEN, "read-only: this connection may not change the document",
+                               doc_id, seq)
             return
         assert self.claims is not None
         if self.claims.expired(self.ctx.clock.now()):
             self._fatal(ErrorCode.UNAUTHORIZED, "token expired", CLOSE_TOKEN_EXPIRED)
             return
-        seq = ev.seq
+        first = self._refused.get(doc_id)
+        if first is not None:
+            what = f"seq {first}" if first else "a write"
+            self._refuse_write(ErrorCode.RESYNC_REQUIRED,
+                               f"{what} on this document was refused earlier; Subscribe again to resync", doc_id, seq)
+            return
         on_durable = None
         if seq > 0:
 
@@ -384,6 +429,6 @@ class NativeSession:
         try:
             room.apply_update(ev.update, self, frames=frames, on_durable=on_durable)
         except FrameError as exc:
-            self._error(ErrorCode.BAD_UPDATE, str(exc), doc_id)
+            self._refuse_write(ErrorCode.BAD_UPDATE, str(exc), doc_id, seq)
         except RoomUnavailableError as exc:
-            self._error(ErrorCode.ROOM_UNAVAILABLE, str(exc), doc_id)
+            self._refuse_write(ErrorCode.ROOM_UNAVAILABLE, str(exc), doc_id, seq)

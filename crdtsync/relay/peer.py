@@ -12,7 +12,15 @@ Frames for a peer go through :meth:`Peer.send`, which never blocks:
 
 So at most ``write_buffer`` bytes plus ``max_queue`` frames wait for one peer, and frames keep
 their order (the fast path is only taken when the queue is empty and no send is in flight).
-Create with :meth:`Peer.start` and finish with :meth:`Peer.stop`.
+
+Frames *from* a peer go through :meth:`Peer.serve`, which hands each one to the endpoint in
+order, paced by the connection's :class:`~.ratelimit.Throttle`: over the rate it waits before
+the next frame, and while it waits nothing is read, so TCP slows the client down. Nothing the
+peer sent is dropped for going fast; a peer held back for longer than ``max_throttle`` without a
+break is closed with :data:`CLOSE_RATE_LIMITED` (4029), and every frame it had already sent is
+still handled. So is every frame a slow consumer (1013) had sent before its close.
+
+Create with :meth:`Peer.start`, run :meth:`Peer.serve`, and finish with :meth:`Peer.stop`.
 """
 
 from __future__ import annotations
@@ -23,14 +31,16 @@ import itertools
 import logging
 from collections import deque
 from collections.abc import AsyncIterator
+from typing import Protocol
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
+from ..clock import Clock
 from .auth import Claims
 from .metrics import RelayMetrics
-from .ratelimit import TokenBucket
+from .ratelimit import Throttle
 
 log = logging.getLogger("crdtsync.relay")
 
@@ -47,7 +57,24 @@ CLOSE_FORBIDDEN = 4003
 CLOSE_ROOM_UNAVAILABLE = 4004
 CLOSE_RATE_LIMITED = 4029
 
+#: closes after which the frames a peer had already sent are still handled (its stream is
+#: sound; only the relay's side gave up): a slow consumer, a client held back too long.
+_HANDLE_REST_AFTER = frozenset({CLOSE_SLOW_CONSUMER, CLOSE_RATE_LIMITED})
+
 _ids = itertools.count(1)
+
+
+class Endpoint(Protocol):
+    """What :meth:`Peer.serve` drives: one protocol's handling of received frames."""
+
+    async def handle(self, frame: str | bytes) -> None:
+        """Process one received frame. Never raises."""
+        ...
+
+    def close_abusive(self, held_for: float) -> None:
+        """Close the connection: it has been held back by the rate limit for ``held_for``
+        seconds without a break. Frames received later are still handed to :meth:`handle`."""
+        ...
 
 
 class Peer:
@@ -60,7 +87,7 @@ class Peer:
         protocol: str,
         claims: Claims,
         max_queue: int,
-        bucket: TokenBucket,
+        throttle: Throttle,
         metrics: RelayMetrics,
         write_buffer: int = 64 << 10,
     ):
@@ -71,7 +98,7 @@ class Peer:
         self.claims = claims
         self.max_queue = max_queue
         self.write_buffer = write_buffer
-        self.bucket = bucket
+        self.throttle = throttle
         self.metrics = metrics
         self._queue: deque[bytes] = deque()
         self._wake = asyncio.Event()
@@ -79,6 +106,7 @@ class Peer:
         self._close_task: asyncio.Task[None] | None = None
         self._sending = False  # the sender task has a frame in flight
         self.closing = False
+        self.close_code: int | None = None  # the code of the close we started
 
     def __repr__(self) -> str:
         return f"<Peer {self.id} {self.protocol} {self.claims.subject}>"
@@ -128,10 +156,39 @@ class Peer:
         if self.closing:
             return
         self.closing = True
+        self.close_code = code
         pending = list(self._queue) if drain else []
         self._queue.clear()
         self._wake.set()
         self._close_task = asyncio.create_task(self._close(pending, code, reason[:120]))
+
+    async def serve(self, endpoint: Endpoint, clock: Clock) -> None:
+        """Hand every received frame to ``endpoint``, in order, until the connection closes.
+
+        Paced by the rate limit: over it, this waits before handling the frame (and reads
+        nothing meanwhile). Once the peer has been held back for longer than ``max_throttle``
+        without a break, :meth:`Endpoint.close_abusive` closes it; the frames it had already
+        sent are handled all the same, without pacing. After a close for a protocol error the
+        rest of the stream is not trusted and not handled."""
+        throttle, metrics = self.throttle, self.metrics
+        async for frame in _frames(self.ws):
+            if self.closing:
+                if self.close_code not in _HANDLE_REST_AFTER:
+                    return
+            else:
+                now = clock.now()
+                wait = throttle.pace(now)
+                if wait > 0.0:
+                    metrics.throttled.inc()
+                    if throttle.abusive(now):
+                        metrics.dropped.labels("rate_limited").inc()
+                        log.warning("client held back by the rate limit too long; disconnecting",
+                                    extra={"fields": {"peer": self.id, "seconds": throttle.throttled_for(now)}})
+                        endpoint.close_abusive(throttle.throttled_for(now))
+                    else:
+                        metrics.throttle_seconds.inc(wait)
+                        await clock.sleep(wait)
+            await endpoint.handle(frame)
 
     async def _close(self, pending: list[bytes], code: int, reason: str) -> None:
         with contextlib.suppress(ConnectionClosed):

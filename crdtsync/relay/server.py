@@ -37,7 +37,7 @@ from .context import RelayContext
 from .metrics import RelayMetrics
 from .native_endpoint import NativeSession
 from .peer import CLOSE_GOING_AWAY, Peer
-from .ratelimit import TokenBucket
+from .ratelimit import Throttle
 from .rooms import RoomManager
 from .yws import YjsSession
 
@@ -224,7 +224,7 @@ class Relay:
             protocol=protocol,
             claims=claims,
             max_queue=cfg.max_queue,
-            bucket=TokenBucket(cfg.rate, cfg.burst, self.clock.now()),
+            throttle=Throttle(cfg.rate, cfg.burst, self.clock.now(), max_throttle=cfg.max_throttle),
             metrics=self.metrics,
             write_buffer=cfg.write_buffer,
         )

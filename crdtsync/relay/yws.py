@@ -13,8 +13,13 @@ Behaviour, as stock y-websocket (v3) clients expect it:
   ``2 0 <reason>`` (permission denied); nothing reaches the document or the store.
 - An invalid awareness payload (malformed, oversized, too deeply nested) is dropped and
   answered with ``2 0 awareness rejected: ...``; the connection stays open.
-- A malformed frame closes the connection with 1007 (invalid payload); a text frame with 1003;
-  over the rate limit with 4029; an expired token with 4001. The room is unaffected.
+- A malformed frame closes the connection with 1007 (invalid payload); a text frame with 1003.
+  The room is unaffected.
+- Over the rate limit the relay reads more slowly (see :mod:`.ratelimit`): every update is
+  applied, none dropped. Only a client held back for longer than ``max_throttle`` without a
+  break is closed, with 4029, after the updates it had already sent are applied.
+- The token's expiry closes the connection with 4001 when it comes, whether or not the client
+  writes (a reader stops receiving too); the client reconnects with a fresh token in its URL.
 
 Updates have no acknowledgement here; they are durable within ``RelayConfig.flush_delay``.
 """
@@ -26,6 +31,7 @@ from collections.abc import Hashable
 
 from websockets.asyncio.server import ServerConnection
 
+from ..clock import TimerHandle
 from ..errors import FrameError, LimitExceededError
 from ..protocol.awareness import InvalidAwarenessError
 from ..protocol.yjs import AuthDenied, SyncStep1, SyncStep2, YjsKind, encode_yjs, peek_yjs, update_frame
@@ -41,7 +47,6 @@ from .peer import (
     CLOSE_ROOM_UNAVAILABLE,
     CLOSE_TOKEN_EXPIRED,
     Peer,
-    _frames,
 )
 from .room import FrameCache, Room, RoomUnavailableError
 
@@ -61,6 +66,7 @@ class YjsSession:
         self.doc_id = doc_id
         self.access = access
         self.room: Room | None = None
+        self._expiry: TimerHandle | None = None
 
     @property
     def key(self) -> Hashable:
@@ -91,19 +97,29 @@ class YjsSession:
             await ws.close(CLOSE_POLICY, str(exc)[:120])
             return
         self.room = room
+        clock = self.ctx.clock
+        expires = self.peer.claims.expires
+        if expires is not None:
+            self._expiry = clock.call_later(max(0.0, expires - clock.now()), self._token_expired)
         try:
             self.peer.send(encode_yjs(SyncStep1(room.state_vector())))
             snapshot = room.awareness_snapshot()
             if snapshot is not None:
                 self.peer.send(encode_yjs(YAwareness(snapshot)))
-            async for frame in _frames(ws):
-                if self.peer.closing:
-                    break
-                self.handle(frame)
+            await self.peer.serve(self, clock)
         finally:
+            if self._expiry is not None:
+                self._expiry.cancel()
             rooms.leave(room, self)
 
-    def handle(self, frame: str | bytes) -> None:
+    def _token_expired(self) -> None:
+        self._expiry = None
+        self.peer.close(CLOSE_TOKEN_EXPIRED, "token expired")
+
+    def close_abusive(self, held_for: float) -> None:
+        self.peer.close(CLOSE_RATE_LIMITED, f"held back by the rate limit for {held_for:.0f} s; slow down")
+
+    async def handle(self, frame: str | bytes) -> None:
         """Process one received frame (never raises)."""
         peer, room, metrics = self.peer, self.room, self.ctx.metrics
         assert room is not None
@@ -112,10 +128,6 @@ class YjsSession:
             return
         metrics.bytes_in.inc(len(frame))
         now = self.ctx.clock.now()
-        if not peer.bucket.take(now):
-            metrics.dropped.labels("rate_limited").inc()
-            peer.close(CLOSE_RATE_LIMITED, "message rate limit exceeded")
-            return
         try:
             p = peek_yjs(frame)
             kind = p.kind

@@ -637,7 +637,11 @@ class SyncProvider:
                     d.dirty = True  # these will never be acked on this connection
                 d.pending.clear()
                 d.answer_seq = 0
-            elif err.code in (ErrorCode.NOT_SUBSCRIBED, ErrorCode.ROOM_UNAVAILABLE) and d.wanted:
+            elif err.seq and (err.seq in d.pending or err.seq == d.answer_seq) and d.wanted:
+                # One of this session's writes was refused (so were, or will be, the later
+                # ones on this document): subscribe again; the sync exchange resends it all.
+                self._resubscribe_later(d)
+            elif err.code in (ErrorCode.NOT_SUBSCRIBED, ErrorCode.ROOM_UNAVAILABLE) and d.wanted and not err.seq:
                 self._resubscribe_later(d)
         self._notify()
 

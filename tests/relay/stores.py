@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from pycrdt import Doc, Map
+
 from crdtsync.errors import CorruptStoreError
 from crdtsync.storage import MemoryStore
 
@@ -44,3 +46,21 @@ class BrokenStore(MemoryStore):
     async def replace(self, doc_id: str, state: bytes) -> None:
         self.writes.append(("replace", doc_id))
         await super().replace(doc_id, state)
+
+
+class DurableView(MemoryStore):
+    """A MemoryStore that also keeps, per document, a Doc of everything committed so far, so a
+    test can check synchronously (at the moment an Ack arrives) what a crash would keep."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.durable: dict[str, Doc] = {}
+
+    async def append(self, doc_id: str, update: bytes) -> None:
+        await super().append(doc_id, update)
+        self.durable.setdefault(doc_id, Doc()).apply_update(update)
+
+    def keys(self, doc_id: str) -> set[str]:
+        """The keys of map ``m`` committed for ``doc_id``."""
+        doc = self.durable.get(doc_id)
+        return set() if doc is None else set(doc.get("m", type=Map).keys())

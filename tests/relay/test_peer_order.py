@@ -10,7 +10,7 @@ from websockets.protocol import State
 from crdtsync.relay.auth import Claims
 from crdtsync.relay.metrics import RelayMetrics
 from crdtsync.relay.peer import Peer
-from crdtsync.relay.ratelimit import TokenBucket
+from crdtsync.relay.ratelimit import Throttle
 
 
 class FakeTransport:
@@ -54,7 +54,7 @@ class FakeWS:
 async def test_a_frame_never_overtakes_one_in_flight() -> None:
     ws = FakeWS()
     peer = Peer(ws, protocol="native", claims=Claims("t", ()), max_queue=10,  # type: ignore[arg-type]
-                bucket=TokenBucket(100, 10, 0.0), metrics=RelayMetrics(), write_buffer=100)
+                throttle=Throttle(100, 10, 0.0), metrics=RelayMetrics(), write_buffer=100)
     peer.start()
     ws.transport.buffered = 1000  # the socket is backed up: the first frame is queued
     peer.send(b"first")
@@ -82,7 +82,7 @@ async def test_slow_consumer_is_closed_when_its_queue_is_full() -> None:
 
     ws.close = close  # type: ignore[attr-defined]
     peer = Peer(ws, protocol="yjs", claims=Claims("t", ()), max_queue=3,  # type: ignore[arg-type]
-                bucket=TokenBucket(100, 10, 0.0), metrics=RelayMetrics(), write_buffer=100)
+                throttle=Throttle(100, 10, 0.0), metrics=RelayMetrics(), write_buffer=100)
     peer.start()
     ws.transport.buffered = 1000
     for i in range(5):

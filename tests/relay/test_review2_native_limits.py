@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from pycrdt import Doc, Text
 
 from crdtsync.clock import FakeClock
@@ -37,7 +38,7 @@ async def test_max_subscriptions_counts_documents_still_joining() -> None:
         await c.close()
 
 
-async def test_bytes_held_for_a_loading_document_are_bounded() -> None:
+async def test_past_the_held_bytes_limit_the_relay_stops_reading_and_drops_nothing() -> None:
     store = GatedStore()
     big = _update("x" * 3000)
     async with Relay(RelayConfig(port=0, max_held_bytes=8000), store) as relay:
@@ -45,12 +46,14 @@ async def test_bytes_held_for_a_loading_document_are_bounded() -> None:
         c.send(n.Subscribe("d", b"\x00"))
         for seq in range(1, 5):
             c.send(n.Update("d", big, seq))
-        await _processed(c)
-        assert c.error_codes().count("limit_exceeded") == 2
+        c.send(n.SyncStep1("never-subscribed", b"\x00"))  # answered only once the relay reads on
+        await asyncio.wait_for(store.loading.wait(), 5)
+        with pytest.raises(TimeoutError):  # two updates are held; the third waits in the socket
+            await c.wait_for(lambda: "not_subscribed" in c.error_codes(), timeout=0.3)
         store.gate.set()
-        await c.wait_for(lambda: c.acked.get("d", 0) >= 2)
-        assert c.error_codes().count("limit_exceeded") == 2
-        assert c.acked["d"] == 2
+        await c.wait_for(lambda: c.acked.get("d", 0) == 4)
+        await c.wait_for(lambda: "not_subscribed" in c.error_codes())
+        assert c.error_codes() == ["not_subscribed"]
         await c.close()
 
 
@@ -67,7 +70,7 @@ async def test_replay_of_held_frames_stops_once_the_connection_is_closed() -> No
         await clock.advance(20)  # the token expires while the frames are held
         store.gate.set()
         await asyncio.wait_for(c.closed, 5)
-        # the first replayed update closes the connection (token expired); the rest is dropped
+        # the token's expiry closed the connection before the load ended: nothing is replayed
         assert relay.metrics.errors.labels("unauthorized")._value.get() == 1
         room = relay.rooms.get("d")
         assert room is not None and room.unflushed == 0
