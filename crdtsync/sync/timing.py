@@ -33,6 +33,8 @@ async def with_timeout(clock: Clock, aw: Coroutine[Any, Any, T], seconds: float,
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
+        elif not task.cancelled():
+            task.exception()  # retrieved: we may be leaving by our own cancellation (else result() below)
     if task.cancelled():
         raise TransportError(f"{what} timed out after {seconds} s")
     return task.result()
