@@ -58,6 +58,8 @@ def main() -> None:
               help="Client states in one awareness message.")
 @click.option("--awareness-max-registry", default=10_000, show_default=True, type=int,
               help="Client states (and removal markers) a room keeps.")
+@click.option("--reader-presence/--no-reader-presence", default=True, show_default=True,
+              help="Whether read-only connections may publish presence (their own client ids only).")
 @click.option("--awareness-timeout", default=30.0, show_default=True, type=float,
               help="Seconds an awareness state lives without renewal.")
 @click.option("--load-timeout", default=30.0, show_default=True, type=float, help="Seconds before a load fails.")
@@ -106,6 +108,7 @@ def relay(**opts: Any) -> None:
                 max_registry_clients=opts["awareness_max_registry"],
             ),
             awareness_timeout=opts["awareness_timeout"],
+            reader_presence=opts["reader_presence"],
             idle_unload=opts["idle_unload"],
             flush_delay=opts["flush_delay"],
             load_timeout=opts["load_timeout"],

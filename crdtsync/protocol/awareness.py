@@ -57,6 +57,7 @@ __all__ = [
     "AwarenessTooDeepError",
     "AwarenessTooLargeError",
     "InvalidAwarenessError",
+    "AwarenessNotOwnedError",
     "decode_awareness",
     "encode_awareness",
     "state_json",
@@ -75,6 +76,15 @@ class AwarenessTooLargeError(InvalidAwarenessError, MessageTooLargeError):
 
 class AwarenessTooDeepError(InvalidAwarenessError):
     """A state nests JSON arrays/objects deeper than :class:`AwarenessLimits` allows."""
+
+
+class AwarenessNotOwnedError(InvalidAwarenessError):
+    """The payload changes or removes the state of a client id another connection introduced
+    (and still holds). ``client_ids``: the ids concerned. Nothing of the payload is applied."""
+
+    def __init__(self, message: str, *, client_ids: tuple[int, ...] = ()):
+        super().__init__(message)
+        self.client_ids = client_ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +241,7 @@ class _Client:
     state: bytes  # b"null" once removed (a tombstone that remembers the clock)
     updated_at: float
     owner: Hashable | None = None
+    principal: Hashable | None = None  # who the owner is (a token's subject), if known
 
 
 @dataclass
@@ -272,20 +283,37 @@ class AwarenessRegistry:
         return min(c.updated_at for c in self._clients.values()) + self.timeout
 
     # -- changes ---------------------------------------------------------------------------
-    def apply(self, payload: bytes, owner: Hashable) -> AwarenessChange:
-        """Validate ``payload`` and apply it on behalf of connection ``owner``.
+    def apply(self, payload: bytes, owner: Hashable, *, principal: Hashable | None = None) -> AwarenessChange:
+        """Validate ``payload`` and apply it on behalf of connection ``owner``, whose user is
+        ``principal`` (a token's subject; None: unknown).
 
         Raises :class:`InvalidAwarenessError` (nothing applied) for a bad payload."""
         entries = decode_awareness(payload, self.limits)
-        return self.apply_entries(entries, owner, original=payload)
+        return self.apply_entries(entries, owner, original=payload, principal=principal)
 
     def apply_entries(
-        self, entries: Sequence[AwarenessEntry], owner: Hashable, *, original: bytes | None = None
+        self, entries: Sequence[AwarenessEntry], owner: Hashable, *, original: bytes | None = None,
+        principal: Hashable | None = None,
     ) -> AwarenessChange:
         """Apply already-validated entries (``original``: their payload, reused when all apply).
 
         Raises :class:`AwarenessTooLargeError` (nothing applied) if the registry would hold
-        more than ``limits.max_registry_clients`` client ids."""
+        more than ``limits.max_registry_clients`` client ids, and
+        :class:`AwarenessNotOwnedError` (nothing applied) if an entry would change or remove a
+        state another owner holds, unless both owners have the same non-None ``principal`` (the
+        same user reconnecting on a new socket before the old one is seen to close: ownership
+        moves). Entries about others' states that change nothing (a stock client echoing what it
+        received) are ignored, not refused."""
+        foreign = tuple(
+            e.client_id for e in entries
+            if (cur := self._clients.get(e.client_id)) is not None and cur.owner is not None
+            and cur.owner != owner and (principal is None or cur.principal != principal)
+            and (e.clock > cur.clock or (e.clock == cur.clock and e.removed and cur.state != NULL))
+        )
+        if foreign:
+            raise AwarenessNotOwnedError(
+                f"client id(s) {', '.join(map(str, foreign[:5]))} belong to another connection", client_ids=foreign
+            )
         self._make_room(entries)
         now = self.clock()
         added: list[int] = []
@@ -301,7 +329,7 @@ class AwarenessRegistry:
                     # state at an older clock would be a stale one we cannot tell apart anyway).
                     continue
                 self._clients[e.client_id] = _Client(e.clock, e.state, now)
-                self._own(e.client_id, owner)
+                self._own(e.client_id, owner, principal)
                 added.append(e.client_id)
                 applied.append(e)
                 continue
@@ -323,7 +351,7 @@ class AwarenessRegistry:
                 else:
                     renewed.append(e.client_id)
                 cur.state = e.state
-                self._own(e.client_id, owner)
+                self._own(e.client_id, owner, principal)
                 applied.append(e)
         if not applied:
             out = b""
@@ -380,11 +408,12 @@ class AwarenessRegistry:
             gone.append(AwarenessEntry(cid, c.clock, NULL))
         return encode_awareness(gone) if gone else None
 
-    def _own(self, client_id: int, owner: Hashable) -> None:
+    def _own(self, client_id: int, owner: Hashable, principal: Hashable | None) -> None:
         c = self._clients[client_id]
         if c.owner is not None and c.owner != owner:
             self._disown(client_id)
         c.owner = owner
+        c.principal = principal
         self._owned.setdefault(owner, set()).add(client_id)
 
     def _disown(self, client_id: int) -> None:

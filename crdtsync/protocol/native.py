@@ -108,6 +108,7 @@ class ErrorCode(enum.StrEnum):
     LIMIT_EXCEEDED = "limit_exceeded"  # too many rooms, connections or subscriptions
     NOT_SUBSCRIBED = "not_subscribed"  # a document message for a document not subscribed
     BAD_UPDATE = "bad_update"  # an update or state vector did not apply
+    NOT_OWNER = "not_owner"  # presence of a client id another connection holds
     RESYNC_REQUIRED = "resync_required"  # an earlier write on the document was refused: Subscribe again first
     SHUTTING_DOWN = "shutting_down"
     INTERNAL = "internal"

@@ -56,6 +56,8 @@ class RelayConfig:
     #: loading (besides at most ``max_queue`` frames per document); beyond it: limit_exceeded.
     max_held_bytes: int = 8 << 20
     awareness: AwarenessLimits = field(default_factory=lambda: AwarenessLimits(max_payload_bytes=64 << 10))
+    #: read-only connections may publish presence (their own client ids only).
+    reader_presence: bool = True
     #: how long awareness states live without renewal (y-protocols: 30 s).
     awareness_timeout: float = 30.0
     #: pure renewals (nothing changed) are batched and sent at most this often.

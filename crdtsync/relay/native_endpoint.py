@@ -44,7 +44,7 @@ from websockets.asyncio.server import ServerConnection
 
 from ..clock import TimerHandle
 from ..errors import AuthError, FrameError, LimitExceededError, MessageTooLargeError, ProtocolError
-from ..protocol.awareness import InvalidAwarenessError
+from ..protocol.awareness import AwarenessNotOwnedError, InvalidAwarenessError
 from ..protocol.connection import Connection
 from ..protocol.native import (
     Ack,
@@ -291,11 +291,17 @@ class NativeSession:
             self._write(ev, frame)
         elif isinstance(ev, Awareness):
             room = self._room(ev.doc_id)
-            if room is not None:
-                try:
-                    room.apply_awareness(ev.payload, self)
-                except InvalidAwarenessError as exc:
-                    self._error(ErrorCode.BAD_FRAME, f"awareness rejected: {exc}", ev.doc_id)
+            if room is None:
+                return
+            if self._access(ev.doc_id) < Access.WRITE and not self.ctx.config.reader_presence:
+                self._error(ErrorCode.FORBIDDEN, "read-only: presence is not allowed on this relay", ev.doc_id)
+                return
+            try:
+                room.apply_awareness(ev.payload, self, principal=self.peer.claims.subject)
+            except AwarenessNotOwnedError as exc:
+                self._error(ErrorCode.NOT_OWNER, f"awareness rejected: {exc}", ev.doc_id)
+            except InvalidAwarenessError as exc:
+                self._error(ErrorCode.BAD_FRAME, f"awareness rejected: {exc}", ev.doc_id)
         # Ping is answered by the Connection; Pong, Ack and client Errors need nothing
 
     def _joined(self, task: asyncio.Task[None]) -> None:

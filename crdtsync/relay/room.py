@@ -340,10 +340,11 @@ class Room:
 
     # ---------------------------------------------------------------- awareness
 
-    def apply_awareness(self, payload: bytes, sender: Member) -> AwarenessChange:
-        """Apply an awareness payload from ``sender``: changes go out now, pure renewals are
-        coalesced, echoes are dropped. Raises InvalidAwarenessError (nothing applied)."""
-        change = self.awareness.apply(payload, sender.key)
+    def apply_awareness(self, payload: bytes, sender: Member, *, principal: Hashable | None = None) -> AwarenessChange:
+        """Apply an awareness payload from ``sender`` (user ``principal``): changes go out now,
+        pure renewals are coalesced, echoes are dropped. Raises InvalidAwarenessError (nothing
+        applied), AwarenessNotOwnedError for another connection's client ids."""
+        change = self.awareness.apply(payload, sender.key, principal=principal)
         self.metrics.awareness_in.inc()
         if change.changed:
             self._renewed.difference_update(change.added + change.updated + change.removed)

@@ -145,7 +145,11 @@ class YjsSession:
             elif kind is YjsKind.SYNC_STEP1:
                 peer.send(encode_yjs(SyncStep2(room.sync_step2(frame[p.start : p.end]))))
             elif kind is YjsKind.AWARENESS:
-                room.apply_awareness(frame[p.start : p.end], self)
+                if self.access < Access.WRITE and not self.ctx.config.reader_presence:
+                    metrics.errors.labels("forbidden").inc()
+                    peer.send(encode_yjs(AuthDenied("read-only: presence is not allowed on this relay")))
+                    return
+                room.apply_awareness(frame[p.start : p.end], self, principal=peer.claims.subject)
             elif kind is YjsKind.QUERY_AWARENESS:
                 snapshot = room.awareness_snapshot()
                 if snapshot is not None:

@@ -14,6 +14,7 @@ from pycrdt import Doc
 from crdtsync.errors import FrameError, MessageTooLargeError
 from crdtsync.protocol.awareness import (
     AwarenessEntry,
+    AwarenessNotOwnedError,
     AwarenessLimits,
     AwarenessRegistry,
     AwarenessTooDeepError,
@@ -208,10 +209,10 @@ def test_remove_owner_broadcasts_removal_of_its_clients_only() -> None:
     assert 1 not in peer.states
 
 
-def test_ownership_moves_to_the_connection_that_advances_the_clock() -> None:
+def test_ownership_moves_to_a_new_connection_of_the_same_user() -> None:
     reg = AwarenessRegistry(clock=Clock())
-    reg.apply(payload(entry(1, 5, {"n": "a"})), owner="old-socket")
-    reg.apply(payload(entry(1, 6, {"n": "a"})), owner="new-socket")
+    reg.apply(payload(entry(1, 5, {"n": "a"})), owner="old-socket", principal="ana")
+    reg.apply(payload(entry(1, 6, {"n": "a"})), owner="new-socket", principal="ana")
     assert reg.owned_by("new-socket") == {1} and reg.owned_by("old-socket") == frozenset()
     assert reg.remove_owner("old-socket") is None
     assert len(reg) == 1
@@ -250,3 +251,21 @@ def test_bad_payload_applies_nothing() -> None:
     with pytest.raises(AwarenessTooDeepError):
         reg.apply(bad, owner="A")
     assert len(reg) == 0 and reg.owned_by("A") == frozenset()
+
+
+@pytest.mark.parametrize("principal", [None, "bob"])
+def test_another_connection_cannot_change_or_remove_a_state_it_does_not_own(principal: str | None) -> None:
+    reg = AwarenessRegistry(clock=Clock())
+    reg.apply(payload(entry(1, 5, {"n": "a"})), owner="A", principal="ana")
+    for spoof in (entry(1, 6, {"n": "evil"}), entry(1, 6, None), entry(1, 5, None)):
+        with pytest.raises(AwarenessNotOwnedError) as info:
+            reg.apply(payload(spoof, entry(2, 1, {"n": "b"})), owner="B", principal=principal)
+        assert info.value.client_ids == (1,)
+    assert reg.states() == {1: b'{"n":"a"}'} and reg.owned_by("A") == {1}  # nothing applied
+
+
+def test_an_echo_of_another_connections_state_is_ignored_not_refused() -> None:
+    reg = AwarenessRegistry(clock=Clock())
+    reg.apply(payload(entry(1, 5, {"n": "a"})), owner="A", principal="ana")
+    change = reg.apply(payload(entry(1, 5, {"n": "a"}), entry(2, 1, {"n": "b"})), owner="B", principal="bob")
+    assert change.added == (2,) and reg.owned_by("A") == {1} and reg.owned_by("B") == {2}

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
+
+import pytest
 
 from crdtsync.clock import FakeClock
 from crdtsync.protocol import native as n
 from crdtsync.protocol import yjs as y
 from crdtsync.protocol.awareness import AwarenessEntry, encode_awareness, state_json
-from crdtsync.relay import Relay, RelayConfig
+from crdtsync.relay import Relay, RelayConfig, mint_token
 from crdtsync.storage import MemoryStore
 
 from .clients import NClient, YClient
@@ -133,3 +136,63 @@ async def _until(pred: object) -> None:
     assert callable(pred)
     while not pred():
         await asyncio.sleep(0)
+
+
+OWNER_SECRET = b"0123456789abcdef-presence"
+
+
+def _token(subject: str, access: str) -> str:
+    return mint_token(OWNER_SECRET, subject, [("*", access)], expires=time.time() + 3600)
+
+
+async def _open(protocol: str, relay: Relay, token: str) -> YClient | NClient:
+    if protocol == "yjs":
+        return await YClient.open(f"{relay.url}/r?token={token}")
+    return await NClient.open(f"{relay.url}/v1", token=token, doc_id="r")
+
+
+def _send_aw(c: YClient | NClient, payload: bytes) -> None:
+    if isinstance(c, YClient):
+        c.send(y.Awareness(payload))
+    else:
+        c.send(n.Awareness("r", payload))
+
+
+def _refusals(c: YClient | NClient) -> list[str]:
+    """The presence refusals ``c`` received (permission denied frames / typed Errors)."""
+    if isinstance(c, YClient):
+        return [r for r in c.denied if "awareness rejected" in r or "presence" in r]
+    return [e.message for e in c.errors if e.code == "not_owner" or "presence" in e.message]
+
+
+@pytest.mark.parametrize("protocol", ["yjs", "native"])
+async def test_presence_is_owned_by_the_connection_that_introduced_it(protocol: str) -> None:
+    async with Relay(RelayConfig(port=0, secret=OWNER_SECRET), MemoryStore()) as relay:
+        ana = await YClient.open(f"{relay.url}/r?token={_token('ana', 'write')}")
+        ana.send(y.Awareness(aw(1, 1, {"n": "ana"})))
+        watcher = await YClient.open(f"{relay.url}/r?token={_token('w', 'read')}")
+        await watcher.wait_for(lambda: watcher.awareness.get(1) == {"n": "ana"})
+        mallory = await _open(protocol, relay, _token("mallory", "read"))
+        for spoof in (aw(1, 2, {"n": "evil"}), encode_awareness([AwarenessEntry(1, 2, b"null")])):
+            before = len(_refusals(mallory))
+            _send_aw(mallory, spoof)
+            await mallory.wait_for(lambda b=before: len(_refusals(mallory)) > b)  # type: ignore[misc]
+        if isinstance(mallory, NClient):
+            assert [(e.code, e.doc_id) for e in mallory.errors if e.code == "not_owner"] == [("not_owner", "r")] * 2
+        _send_aw(mallory, aw(7, 1, {"n": "mallory"}))  # its own client id: allowed for a reader
+        await watcher.wait_for(lambda: watcher.awareness.get(7) == {"n": "mallory"})
+        assert watcher.awareness.get(1) == {"n": "ana"}
+        for c in (ana, watcher, mallory):
+            await c.close()
+
+
+@pytest.mark.parametrize("protocol", ["yjs", "native"])
+async def test_reader_presence_can_be_switched_off(protocol: str) -> None:
+    config = RelayConfig(port=0, secret=OWNER_SECRET, reader_presence=False)
+    async with Relay(config, MemoryStore()) as relay:
+        reader = await _open(protocol, relay, _token("r", "read"))
+        _send_aw(reader, aw(3, 1, {"n": "r"}))
+        await reader.wait_for(lambda: bool(_refusals(reader)))
+        room = relay.rooms.get("r")
+        assert room is not None and len(room.awareness) == 0
+        await reader.close()
