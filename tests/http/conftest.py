@@ -18,7 +18,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from crdtsync import FakeClock, QueryClient
+from crdtsync import FakeClock, QueryClient, QueryState
 from crdtsync.http import HttpClient
 from crdtsync.http.testing import serve_asgi
 
@@ -136,8 +136,8 @@ async def base_url(app: App) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def api(base_url: str) -> AsyncIterator[HttpClient]:
-    async with HttpClient(base_url, timeout=TIMEOUT) as client:
+async def api(base_url: str, clock: FakeClock) -> AsyncIterator[HttpClient]:
+    async with HttpClient(base_url, timeout=TIMEOUT, clock=clock) as client:
         yield client
 
 
@@ -153,3 +153,24 @@ async def client(clock: FakeClock) -> AsyncIterator[QueryClient]:
     yield c
     c.unmount()
     await c.close()
+
+
+async def state_where(client: QueryClient, key: tuple[Any, ...],
+                      predicate: Callable[[QueryState], bool]) -> QueryState:
+    """Wait (on cache events, with a timeout) until the query's state satisfies ``predicate``."""
+    reached = asyncio.Event()
+
+    def check(_event: object = None) -> None:
+        st = client.get_query_state(key)
+        if st is not None and predicate(st):
+            reached.set()
+
+    unsubscribe = client.query_cache.subscribe(check)
+    try:
+        check()
+        await asyncio.wait_for(reached.wait(), TIMEOUT)
+    finally:
+        unsubscribe()
+    st = client.get_query_state(key)
+    assert st is not None
+    return st
