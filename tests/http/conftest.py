@@ -136,23 +136,21 @@ async def base_url(app: App) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def api(base_url: str, clock: FakeClock) -> AsyncIterator[HttpClient]:
-    async with HttpClient(base_url, timeout=TIMEOUT, clock=clock) as client:
-        yield client
+def clock(fake_clock: FakeClock) -> FakeClock:
+    """The crdtsync plugin's ``fake_clock``, shared by the query client and the HTTP client."""
+    return fake_clock
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+async def api(base_url: str, clock: FakeClock) -> AsyncIterator[HttpClient]:
+    async with HttpClient(base_url, timeout=TIMEOUT, clock=clock) as http_client:
+        yield http_client
 
 
 @pytest.fixture
 async def client(clock: FakeClock) -> AsyncIterator[QueryClient]:
-    c = QueryClient(clock=clock, rng=random.Random(7))
-    c.mount()
-    yield c
-    c.unmount()
-    await c.close()
+    async with QueryClient(clock=clock, rng=random.Random(7)) as query_client:  # mounted
+        yield query_client
 
 
 async def state_where(client: QueryClient, key: tuple[Any, ...],
