@@ -218,7 +218,9 @@ class HttpClient:
         try:
             return await step
         except AuthRefreshError as exc:
-            exc.retryable = self._paused_online  # paused queries wait for set_token; else fail
+            if self.online_manager is not None:
+                self._on_auth(False)  # again, should something have set it online meanwhile
+                exc.retryable = True  # the retry waits, paused, for the network to be "online"
             raise
 
     def _on_auth(self, ok: bool) -> None:

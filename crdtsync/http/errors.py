@@ -88,9 +88,10 @@ class HTTPTransportError(HTTPError, TransportError):
 class AuthRefreshError(HTTPError, AuthError):
     """The token refresh failed (the refresh function raised or gave no token).
 
-    Every request waiting for that refresh gets one. ``retryable`` is ``True`` only when the
-    client paused an ``OnlineManager`` (queries then wait, paused, for
-    :meth:`~crdtsync.http.TokenAuth.set_token`); otherwise retrying would only fail again.
+    Every request waiting for that refresh gets one, and so does every later request until
+    :meth:`~crdtsync.http.TokenAuth.set_token`. ``retryable`` is ``True`` only when the client
+    has an ``online_manager``: it is set offline, so the retry waits, paused, until
+    ``set_token`` sets it online again. Without one, retrying would only fail again.
     """
 
     def __init__(self, message: str = "token refresh failed", *, retryable: bool = False):

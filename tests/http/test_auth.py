@@ -151,3 +151,27 @@ async def test_failed_refresh_pauses_queries_until_set_token(app: App, base_url:
         assert await asyncio.wait_for(later, TIMEOUT) == {"id": 2}
         assert client.online_manager.is_online()
         assert sorted(r.headers["authorization"] for r in app.log) == ["Bearer t0", "Bearer t2", "Bearer t2"]
+
+
+async def test_a_paused_query_woken_by_someone_else_pauses_again(app: App, base_url: str, client: QueryClient,
+                                                                clock: FakeClock) -> None:
+    server = TokenServer(app)
+    server.expect_rejections = 1
+    auth = TokenAuth("t0", refresh=failing_refresh)
+    async with HttpClient(base_url, auth=auth, online_manager=client.online_manager) as api:
+        fetch = asyncio.ensure_future(client.fetch_query(("todos", 1), api.query("/todos/{1}"), retry=5))
+        await state_where(client, ("todos", 1), lambda s: s.fetch_failure_count == 1)
+        await clock.advance(60)
+        await state_where(client, ("todos", 1), lambda s: s.fetch_status == "paused")
+
+        client.online_manager.set_online(True)  # say, a connection monitor saw the network return
+
+        await state_where(client, ("todos", 1), lambda s: s.fetch_failure_count == 2)
+        assert not client.online_manager.is_online()  # paused again, without a request or a refresh
+        await clock.advance(60)
+        await state_where(client, ("todos", 1), lambda s: s.fetch_status == "paused")
+        assert len(app.log) == 1 and auth.refresh_count == 1
+
+        server.valid = "t2"
+        auth.set_token("t2")
+        assert await asyncio.wait_for(fetch, TIMEOUT) == {"id": 1}
