@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from crdtsync import ClientError, QueryClient
-from crdtsync.errors import CancelledError, TransportError
+from crdtsync.errors import CancelledError, MutationCancelledError, TransportError
 from crdtsync.http import HttpClient, HTTPClientError, HTTPTransportError
 from crdtsync.http.testing import serve_asgi
 
@@ -109,7 +109,8 @@ async def test_no_server_is_a_transport_error(client: QueryClient) -> None:
     assert isinstance(info.value.__cause__, httpx.TransportError)
 
 
-async def test_cancelling_the_query_cancels_the_request(app: App, api: HttpClient, client: QueryClient) -> None:
+def slow_route(app: App, method: str, path: str) -> tuple[asyncio.Event, asyncio.Event]:
+    """A route that answers only after the client has gone: (started, disconnected) events."""
     started = asyncio.Event()
     disconnected = asyncio.Event()
 
@@ -120,7 +121,12 @@ async def test_cancelling_the_query_cancels_the_request(app: App, api: HttpClien
             disconnected.set()
         return Resp(200, {"late": True})
 
-    app.route("GET", "/slow")(slow)
+    app.route(method, path)(slow)
+    return started, disconnected
+
+
+async def test_cancelling_the_query_cancels_the_request(app: App, api: HttpClient, client: QueryClient) -> None:
+    started, disconnected = slow_route(app, "GET", "/slow")
     fetch = asyncio.ensure_future(client.fetch_query(("slow",), api.query("/slow")))
     await asyncio.wait_for(started.wait(), TIMEOUT)
 
@@ -130,3 +136,15 @@ async def test_cancelling_the_query_cancels_the_request(app: App, api: HttpClien
     with pytest.raises(CancelledError):
         await fetch
     assert client.get_query_data(("slow",)) is None
+
+
+async def test_cancelling_the_mutation_cancels_the_request(app: App, api: HttpClient, client: QueryClient) -> None:
+    started, disconnected = slow_route(app, "POST", "/slow")
+    mutation = client.mutate({"x": 1}, mutation_fn=api.mutation("POST", "/slow"))
+    await asyncio.wait_for(started.wait(), TIMEOUT)
+
+    mutation.cancel()
+
+    await asyncio.wait_for(disconnected.wait(), TIMEOUT)
+    with pytest.raises(MutationCancelledError):
+        await mutation.result()
