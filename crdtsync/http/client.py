@@ -71,7 +71,7 @@ class HttpClient:
         auth: TokenAuth | None = None,
         before_request: Sequence[RequestHook] = (),
         after_response: Sequence[ResponseHook] = (),
-        timeout: float = 30.0,
+        timeout: float | httpx.Timeout = 30.0,
         online_manager: OnlineManager | None = None,
         clock: Clock | None = None,
         max_retry_after: float = 300.0,

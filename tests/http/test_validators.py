@@ -28,8 +28,13 @@ def test_store_keeps_validators_per_key_and_url() -> None:
     assert store.get(("todos", 2), "/todos/1") is None
     assert store.etag(KEY) == '"a"'
 
-    store.store(KEY, "/todos/1", {}, {"v": 2})  # an answer without validators forgets the key
+    store.store(KEY, "/todos/1?page=2", {"etag": '"b"'}, {"v": 2})  # a second page of the same key
+    assert store.etag(KEY) == '"b"' and store.get(KEY, "/todos/1") is found and len(store) == 2
+
+    store.store(KEY, "/todos/1", {}, {"v": 3})  # an answer without validators forgets that URL
     assert store.get(KEY, "/todos/1") is None and store.etag(KEY) is None
+    store.forget(KEY)
+    assert len(store) == 0
 
 
 def test_store_is_bounded_least_recently_used_first() -> None:
@@ -40,6 +45,7 @@ def test_store_is_bounded_least_recently_used_first() -> None:
             store.get(("k", 0), "/k/0")  # touch 0: 1 is now the oldest
     assert len(store) == 2
     assert store.etag(("k", 0)) == '"0"' and store.etag(("k", 1)) is None and store.etag(("k", 2)) == '"2"'
+    assert len(store._last_url) == 2  # no pointer outlives its entry
     store.forget(("k", 0))
     assert store.etag(("k", 0)) is None
     store.forget()
@@ -125,3 +131,32 @@ async def test_unconditional_query_sends_no_validators(app: App, api: HttpClient
     assert todo.statuses == [200, 200]
     assert "if-none-match" not in app.log[-1].headers
     assert api.etag(KEY) is None
+
+
+async def test_each_page_of_an_infinite_query_revalidates(app: App, api: HttpClient, client: QueryClient) -> None:
+    statuses: list[int] = []
+
+    def page(req: Req) -> Resp:
+        n = int(req.params["page"])
+        etag = f'"p{n}"'
+        status = 304 if req.headers.get("if-none-match") == etag else 200
+        statuses.append(status)
+        return Resp(status, None if status == 304 else {"items": [n], "next": n + 1 if n < 2 else None},
+                    {"ETag": etag})
+
+    app.route("GET", "/feed")(page)
+    feed = api.query("/feed", params=lambda ctx: {"page": ctx.page_param})
+    options: dict[str, Any] = {"initial_page_param": 0,
+                               "get_next_page_param": lambda last, pages, param, params: last["next"]}
+    await client.fetch_infinite_query(("feed",), feed, **options)
+    await client.fetch_next_page(("feed",))
+    await client.fetch_next_page(("feed",))
+    before = client.get_query_data(("feed",))
+    updates: list[Any] = []
+    client.replica.on_update(lambda doc, update, origin: updates.append(origin))
+
+    await client.refetch_queries(("feed",))
+
+    assert statuses == [200, 200, 200, 304, 304, 304]
+    assert [r.params["page"] for r in app.log] == ["0", "1", "2", "0", "1", "2"]
+    assert updates == [] and client.get_query_data(("feed",)) == before
