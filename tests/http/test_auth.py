@@ -175,3 +175,23 @@ async def test_a_paused_query_woken_by_someone_else_pauses_again(app: App, base_
         server.valid = "t2"
         auth.set_token("t2")
         assert await asyncio.wait_for(fetch, TIMEOUT) == {"id": 1}
+
+
+async def test_a_mutation_made_while_signed_out_waits_and_is_sent_after_set_token(
+        app: App, base_url: str, client: QueryClient) -> None:
+    server = TokenServer(app)
+    server.expect_rejections = 1
+    app.route("POST", "/todos")(lambda r: Resp(201, {"id": 9}) if r.headers.get("authorization") == "Bearer t2"
+                                else Resp(401, {"error": "token expired"}))
+    auth = TokenAuth("t0", refresh=failing_refresh)
+    async with HttpClient(base_url, auth=auth, online_manager=client.online_manager) as api:
+        with pytest.raises(AuthRefreshError):
+            await client.fetch_query(("todos", 1), api.query("/todos/{1}"))
+
+        mutation = client.mutate({"title": "x"}, mutation_fn=api.mutation("POST", "/todos"))
+        assert mutation.state.is_paused and len(app.log) == 1
+
+        auth.set_token("t2")
+
+        assert await asyncio.wait_for(mutation.result(), TIMEOUT) == {"id": 9}
+        assert [r.headers["authorization"] for r in app.requests("POST", "/todos")] == ["Bearer t2"]
