@@ -25,6 +25,9 @@ class TokenServer:
         self.rejected = 0
         self.all_rejected = asyncio.Event()
         self.expect_rejections = N
+        self.refresh_started = asyncio.Event()
+        self.refresh_allowed = asyncio.Event()  # a test may clear it to hold the refresh
+        self.refresh_allowed.set()
         app.route("GET", "/todos/{id}")(self.todo)
         app.route("POST", "/token")(self.token)
 
@@ -48,7 +51,9 @@ async def authed(app: App, base_url: str) -> AsyncIterator[tuple[HttpClient, Tok
 
     async def refresh() -> str:
         # Hold the refresh until every request got its 401, so they all really race for it.
+        server.refresh_started.set()
         await asyncio.wait_for(server.all_rejected.wait(), TIMEOUT)
+        await asyncio.wait_for(server.refresh_allowed.wait(), TIMEOUT)
         response = await api.request("POST", "/token", auth=False)
         return str(response.json()["token"])
 
@@ -73,16 +78,18 @@ async def test_twenty_401s_make_one_refresh_and_all_succeed(app: App, authed: tu
 
 
 async def test_a_request_started_during_the_refresh_waits_for_it(app: App, authed: tuple[HttpClient, TokenServer],
-                                                                client: QueryClient) -> None:
+                                                                client: QueryClient, clock: FakeClock) -> None:
     api, server = authed
     server.expect_rejections = 1
+    server.refresh_allowed.clear()
     first = asyncio.ensure_future(client.fetch_query(("todos", 1), api.query("/todos/{1}")))
-    await asyncio.wait_for(server.all_rejected.wait(), TIMEOUT)
-    await app.seen(1, "POST", "/token")  # the refresh is under way
+    await asyncio.wait_for(server.refresh_started.wait(), TIMEOUT)  # started, and held
 
-    late = await client.fetch_query(("todos", 2), api.query("/todos/{1}"))
+    late = asyncio.ensure_future(client.fetch_query(("todos", 2), api.query("/todos/{1}")))
+    await clock.settle()  # loop turns, no time: the late request reaches the auth and waits
+    server.refresh_allowed.set()
 
-    assert late == {"id": 2} and await first == {"id": 1}
+    assert await asyncio.wait_for(late, TIMEOUT) == {"id": 2} and await first == {"id": 1}
     assert [r.headers["authorization"] for r in app.requests("GET", "/todos/2")] == ["Bearer t2"]
     assert len(app.requests("POST", "/token")) == 1
 

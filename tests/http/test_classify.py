@@ -19,6 +19,7 @@ from crdtsync.http import (
     parse_retry_after,
     status_error,
 )
+from crdtsync.mutations.events import MutationUpdated
 
 from .conftest import TIMEOUT, App, Req, Resp, state_where
 
@@ -130,8 +131,12 @@ async def test_mutations_retry_after_5xx_but_not_after_4xx(app: App, api: HttpCl
     app.route("POST", "/todos")(create)
     app.route("POST", "/bad")(lambda r: Resp(422, {"error": "title missing"}))
 
+    failed = asyncio.Event()
+    client.mutation_cache.subscribe(lambda e: failed.set() if isinstance(e, MutationUpdated)
+                                    and e.mutation.state.failure_count == 1 else None)
     mutation = client.mutate({"title": "x"}, mutation_fn=api.mutation("POST", "/todos"), retry=2)
-    await app.seen(1)
+    await asyncio.wait_for(failed.wait(), TIMEOUT)  # the retry's timer is set from here on
+    assert clock.next_timer_at() == clock.now() + 3
     await clock.advance(3)
     assert await asyncio.wait_for(mutation.result(), TIMEOUT) == {"id": 1}
     assert len(calls) == 2 and calls[0] == calls[1]  # the same idempotency key on the retry
