@@ -69,9 +69,9 @@ class TokenAuth(Subscribable[Callable[[bool], None]]):
             for listener in list(self._listeners):
                 listener(True)
 
-    def header_value(self, token: str | None) -> str | None:
-        if token is None:
-            return None
+    def header_value(self, token: str) -> str:
+        """What the ``header`` carries for ``token`` (``Bearer <token>``, or the bare token
+        when ``scheme`` is empty)."""
         return f"{self.scheme} {token}" if self.scheme else token
 
     async def current(self) -> str | None:

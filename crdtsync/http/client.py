@@ -27,8 +27,10 @@ from typing import Any, TypeAlias
 import httpx
 
 from ..cache import OnlineManager, QueryFunctionContext
+from ..cache.options import QueryFn
 from ..clock import Clock, SystemClock
 from ..mutations import MutationFunctionContext
+from ..mutations.options import MutationFn
 from .auth import TokenAuth
 from .classify import status_error
 from .errors import AuthRefreshError, HTTPConflictError, HTTPError, HTTPStatusError, HTTPTransportError
@@ -40,8 +42,6 @@ ResponseHook: TypeAlias = Callable[[httpx.Response], "Awaitable[None] | None"]
 Parse: TypeAlias = Callable[[httpx.Response], Any]
 Params: TypeAlias = "Mapping[str, Any] | Callable[[QueryFunctionContext], Mapping[str, Any]] | None"
 IfMatch: TypeAlias = "str | Callable[[Any], Any] | None"
-QueryFn: TypeAlias = Callable[[QueryFunctionContext], Awaitable[Any]]
-MutationFn: TypeAlias = Callable[[Any, MutationFunctionContext], Awaitable[Any]]
 
 _BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 
@@ -202,7 +202,7 @@ class HttpClient:
                     headers: Mapping[str, str] | None, token: str | None) -> httpx.Response:
         request = self.http.build_request(method, path, params=params, json=json, headers=headers)
         if self.auth is not None and token is not None:
-            request.headers[self.auth.header] = self.auth.header_value(token) or ""
+            request.headers[self.auth.header] = self.auth.header_value(token)
         for hook in self.before_request:
             await _maybe_await(hook(request))
         try:

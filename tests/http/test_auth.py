@@ -202,3 +202,12 @@ async def test_a_mutation_made_while_signed_out_waits_and_is_sent_after_set_toke
 
         assert await asyncio.wait_for(mutation.result(), TIMEOUT) == {"id": 9}
         assert [r.headers["authorization"] for r in app.requests("POST", "/todos")] == ["Bearer t2"]
+
+
+async def test_header_and_scheme_are_configurable(app: App, base_url: str, client: QueryClient) -> None:
+    app.route("GET", "/me")(lambda r: Resp(200, {"key": r.headers.get("x-api-key")}))
+    async with HttpClient(base_url, auth=TokenAuth("k1", header="X-Api-Key", scheme="")) as api:
+        assert await client.fetch_query(("me",), api.query("/me")) == {"key": "k1"}
+        await api.request("GET", "/me", auth=False)
+    assert "authorization" not in app.log[0].headers
+    assert "x-api-key" not in app.log[1].headers  # auth=False sends no token
