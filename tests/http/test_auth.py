@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -131,77 +132,82 @@ async def test_failed_refresh_raises_a_typed_error_and_is_not_retried_without_a_
         assert len(app.log) == 1
 
 
-async def test_failed_refresh_pauses_queries_until_set_token(app: App, base_url: str, client: QueryClient,
-                                                             clock: FakeClock) -> None:
+@pytest.fixture
+async def signed_out(app: App, base_url: str,
+                     client: QueryClient) -> AsyncIterator[tuple[TokenServer, TokenAuth, HttpClient]]:
+    """An API client whose token refresh fails, with ``client``'s online manager to pause."""
     server = TokenServer(app)
     server.expect_rejections = 1
     auth = TokenAuth("t0", refresh=failing_refresh)
     async with HttpClient(base_url, auth=auth, online_manager=client.online_manager) as api:
-        todo = api.query("/todos/{1}")
-        fetch = asyncio.ensure_future(client.fetch_query(("todos", 1), todo, retry=3))
-        failed = await state_where(client, ("todos", 1), lambda s: s.fetch_failure_count == 1)
-        assert isinstance(failed.fetch_failure_reason, AuthRefreshError)
-        assert not client.online_manager.is_online()
-
-        await clock.advance(60)  # past the retry delay: the query now waits for the network
-        paused = await state_where(client, ("todos", 1), lambda s: s.fetch_status == "paused")
-        assert paused.status == "pending" and not fetch.done()
-        later = asyncio.ensure_future(client.fetch_query(("todos", 2), todo))  # pauses before sending
-        await state_where(client, ("todos", 2), lambda s: s.fetch_status == "paused")
-        await clock.advance(600)
-        assert len(app.log) == 1 and auth.refresh_count == 1  # no loop while paused
-
-        server.valid = "t2"
-        auth.set_token("t2")  # the user signed in again
-
-        assert await asyncio.wait_for(fetch, TIMEOUT) == {"id": 1}
-        assert await asyncio.wait_for(later, TIMEOUT) == {"id": 2}
-        assert client.online_manager.is_online()
-        assert sorted(r.headers["authorization"] for r in app.log) == ["Bearer t0", "Bearer t2", "Bearer t2"]
+        yield server, auth, api
 
 
-async def test_a_paused_query_woken_by_someone_else_pauses_again(app: App, base_url: str, client: QueryClient,
-                                                                clock: FakeClock) -> None:
-    server = TokenServer(app)
-    server.expect_rejections = 1
-    auth = TokenAuth("t0", refresh=failing_refresh)
-    async with HttpClient(base_url, auth=auth, online_manager=client.online_manager) as api:
-        fetch = asyncio.ensure_future(client.fetch_query(("todos", 1), api.query("/todos/{1}"), retry=5))
-        await state_where(client, ("todos", 1), lambda s: s.fetch_failure_count == 1)
-        await clock.advance(60)
-        await state_where(client, ("todos", 1), lambda s: s.fetch_status == "paused")
+async def paused_fetch(client: QueryClient, clock: FakeClock, api: HttpClient, retry: int) -> asyncio.Future[Any]:
+    """Fetch ("todos", 1) into the failed refresh; return once the retry waits, paused."""
+    fetch = asyncio.ensure_future(client.fetch_query(("todos", 1), api.query("/todos/{1}"), retry=retry))
+    failed = await state_where(client, ("todos", 1), lambda s: s.fetch_failure_count == 1)
+    assert isinstance(failed.fetch_failure_reason, AuthRefreshError)
+    assert not client.online_manager.is_online()
+    await clock.advance(60)  # past the retry delay: the query now waits for the network
+    paused = await state_where(client, ("todos", 1), lambda s: s.fetch_status == "paused")
+    assert paused.status == "pending" and not fetch.done()
+    return fetch
 
-        client.online_manager.set_online(True)  # say, a connection monitor saw the network return
 
-        await state_where(client, ("todos", 1), lambda s: s.fetch_failure_count == 2)
-        assert not client.online_manager.is_online()  # paused again, without a request or a refresh
-        await clock.advance(60)
-        await state_where(client, ("todos", 1), lambda s: s.fetch_status == "paused")
-        assert len(app.log) == 1 and auth.refresh_count == 1
+async def test_failed_refresh_pauses_queries_until_set_token(
+        app: App, signed_out: tuple[TokenServer, TokenAuth, HttpClient], client: QueryClient,
+        clock: FakeClock) -> None:
+    server, auth, api = signed_out
+    fetch = await paused_fetch(client, clock, api, retry=3)
+    later = asyncio.ensure_future(client.fetch_query(("todos", 2), api.query("/todos/{1}")))  # pauses at once
+    await state_where(client, ("todos", 2), lambda s: s.fetch_status == "paused")
+    await clock.advance(600)
+    assert len(app.log) == 1 and auth.refresh_count == 1  # no loop while paused
 
-        server.valid = "t2"
-        auth.set_token("t2")
-        assert await asyncio.wait_for(fetch, TIMEOUT) == {"id": 1}
+    server.valid = "t2"
+    auth.set_token("t2")  # the user signed in again
+
+    assert await asyncio.wait_for(fetch, TIMEOUT) == {"id": 1}
+    assert await asyncio.wait_for(later, TIMEOUT) == {"id": 2}
+    assert client.online_manager.is_online()
+    assert sorted(r.headers["authorization"] for r in app.log) == ["Bearer t0", "Bearer t2", "Bearer t2"]
+
+
+async def test_a_paused_query_woken_by_someone_else_pauses_again(
+        app: App, signed_out: tuple[TokenServer, TokenAuth, HttpClient], client: QueryClient,
+        clock: FakeClock) -> None:
+    server, auth, api = signed_out
+    fetch = await paused_fetch(client, clock, api, retry=5)
+
+    client.online_manager.set_online(True)  # say, a connection monitor saw the network return
+
+    await state_where(client, ("todos", 1), lambda s: s.fetch_failure_count == 2)
+    assert not client.online_manager.is_online()  # paused again, without a request or a refresh
+    await clock.advance(60)
+    await state_where(client, ("todos", 1), lambda s: s.fetch_status == "paused")
+    assert len(app.log) == 1 and auth.refresh_count == 1
+
+    server.valid = "t2"
+    auth.set_token("t2")
+    assert await asyncio.wait_for(fetch, TIMEOUT) == {"id": 1}
 
 
 async def test_a_mutation_made_while_signed_out_waits_and_is_sent_after_set_token(
-        app: App, base_url: str, client: QueryClient) -> None:
-    server = TokenServer(app)
-    server.expect_rejections = 1
+        app: App, signed_out: tuple[TokenServer, TokenAuth, HttpClient], client: QueryClient) -> None:
+    _, auth, api = signed_out
     app.route("POST", "/todos")(lambda r: Resp(201, {"id": 9}) if r.headers.get("authorization") == "Bearer t2"
                                 else Resp(401, {"error": "token expired"}))
-    auth = TokenAuth("t0", refresh=failing_refresh)
-    async with HttpClient(base_url, auth=auth, online_manager=client.online_manager) as api:
-        with pytest.raises(AuthRefreshError):
-            await client.fetch_query(("todos", 1), api.query("/todos/{1}"))
+    with pytest.raises(AuthRefreshError):
+        await client.fetch_query(("todos", 1), api.query("/todos/{1}"))
 
-        mutation = client.mutate({"title": "x"}, mutation_fn=api.mutation("POST", "/todos"))
-        assert mutation.state.is_paused and len(app.log) == 1
+    mutation = client.mutate({"title": "x"}, mutation_fn=api.mutation("POST", "/todos"))
+    assert mutation.state.is_paused and len(app.log) == 1
 
-        auth.set_token("t2")
+    auth.set_token("t2")
 
-        assert await asyncio.wait_for(mutation.result(), TIMEOUT) == {"id": 9}
-        assert [r.headers["authorization"] for r in app.requests("POST", "/todos")] == ["Bearer t2"]
+    assert await asyncio.wait_for(mutation.result(), TIMEOUT) == {"id": 9}
+    assert [r.headers["authorization"] for r in app.requests("POST", "/todos")] == ["Bearer t2"]
 
 
 async def test_header_and_scheme_are_configurable(app: App, base_url: str, client: QueryClient) -> None:
