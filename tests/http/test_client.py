@@ -35,6 +35,13 @@ async def test_without_a_path_the_key_is_the_url(app: App, api: HttpClient, clie
     assert app.log[0].params == {"status": "done"}
 
 
+async def test_one_default_query_fn_serves_a_family(app: App, api: HttpClient, client: QueryClient) -> None:
+    app.route("GET", "/todos/{id}")(lambda r: Resp(200, {"id": int(r.path_params["id"])}))
+    client.set_query_defaults(("todos",), query_fn=api.query())
+
+    assert [await client.fetch_query(("todos", i)) for i in (1, 2)] == [{"id": 1}, {"id": 2}]
+
+
 async def test_path_segments_are_encoded(app: App, api: HttpClient, client: QueryClient) -> None:
     app.route("GET", "/files/{name}")(lambda r: Resp(200, {"name": r.path_params["name"]}))
 
