@@ -22,6 +22,13 @@ The tree::
     ├── RemoteError                the *peer* told us something failed (a typed error message)
     │   └── PermissionDeniedError  the peer refused an operation (read-only, bad token)
     ├── TransportError             the connection failed or closed
+    ├── HTTPError                  crdtsync.http: a request failed (``method``, ``url``)
+    │   ├── HTTPStatusError        the server answered 4xx or 5xx (``status``, ``headers``, ``body``)
+    │   │   ├── HTTPClientError    a 4xx other than 408, 429; also a ``ClientError``: never retried
+    │   │   │   └── HTTPConflictError  a 409 or 412 on a write; also a ``VersionConflictError``
+    │   │   └── HTTPRetryableError 408, 429, 5xx: retried, not before ``retry_after``
+    │   ├── HTTPTransportError     no answer (connect, read, timeout); also a ``TransportError``
+    │   └── AuthRefreshError       a token refresh failed; also an ``AuthError``
     ├── StorageError               a store could not read or write
     │   └── CorruptStoreError      stored bytes do not decode; the store refuses to overwrite them
     ├── HydrationError             bytes given to ``hydrate`` are not a dehydrated state

@@ -4,6 +4,8 @@ Defaults: up to 3 retries; errors the user marks as client errors (``ClientError
 exception with ``retryable = False``, the HTTP 4xx family) are never retried; the delay is
 exponential (1 s, 2 s, 4 s, ...) capped at 30 s, with "equal jitter": half the delay is fixed
 and the other half is drawn uniformly, from the client's injectable ``random.Random``.
+An error with a numeric ``retry_after`` attribute (the server's ``Retry-After``, as
+``crdtsync.http`` sets it) raises the delay to at least that many seconds.
 """
 
 from __future__ import annotations
@@ -37,7 +39,10 @@ def default_retry_delay(failure_count: int, rng: random.Random) -> float:
 
 def retry_delay(option: RetryDelay | None, failure_count: int, error: BaseException, rng: random.Random) -> float:
     if option is None:
-        return default_retry_delay(failure_count, rng)
-    if callable(option):
-        return float(option(failure_count, error))
-    return float(option)
+        delay = default_retry_delay(failure_count, rng)
+    elif callable(option):
+        delay = float(option(failure_count, error))
+    else:
+        delay = float(option)
+    hinted = getattr(error, "retry_after", None)
+    return max(delay, float(hinted)) if isinstance(hinted, (int, float)) else delay
