@@ -14,8 +14,8 @@ from pycrdt import Doc
 from crdtsync.errors import FrameError, MessageTooLargeError
 from crdtsync.protocol.awareness import (
     AwarenessEntry,
-    AwarenessNotOwnedError,
     AwarenessLimits,
+    AwarenessNotOwnedError,
     AwarenessRegistry,
     AwarenessTooDeepError,
     AwarenessTooLargeError,
