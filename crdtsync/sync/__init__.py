@@ -1,10 +1,12 @@
 """The client side of sync: :class:`SyncProvider` connects a Replica to a relay.
 
-- :mod:`.provider`: :class:`SyncProvider` (subscribe, forward, apply, reconnect, heartbeat);
+- :mod:`.provider`: :class:`SyncProvider`, the async shell (connect, reconnect, heartbeat,
+  presence timers) around the sans-I/O :class:`~crdtsync.protocol.client_session.ClientSession`,
+  which makes every protocol decision (subscribe, answer, number, acknowledge, resync);
 - :mod:`.status`: :class:`SyncStatus`, :class:`ConnectionState`;
 - :mod:`.backoff`: :class:`Backoff` (exponential, with jitter);
 - :mod:`.awareness`: :class:`DocAwareness` (presence per document);
-- :mod:`.docstate`: per-document handshake and acknowledgement bookkeeping;
+- :mod:`.docstate`: what the application wants of each document (subscribed, retained, presence);
 - :mod:`.memory_relay`: :class:`MemoryRelay`, an in-process relay for tests and examples;
 - :mod:`.client_binding`: :func:`bind_client`, selective subscription driven by a QueryClient's cache.
 

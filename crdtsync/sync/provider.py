@@ -44,22 +44,20 @@ from ..clock import Clock, SystemClock
 from ..errors import CrdtsyncError, MessageTooLargeError, ProtocolError, TransportError
 from ..origins import Origin, remote_origin
 from ..protocol.awareness import InvalidAwarenessError
-from ..protocol.connection import DEFAULT_MAX_MESSAGE_SIZE, Connection
-from ..protocol.native import (
-    Ack,
-    Awareness,
-    Error,
-    ErrorCode,
-    NativeMessage,
-    Ping,
-    Scalar,
-    Subscribe,
-    SyncStep1,
-    SyncStep2,
-    Unsubscribe,
-    Update,
+from ..protocol.client_session import (
+    Acked,
+    ApplyUpdate,
+    ClientSession,
+    DocError,
+    DocSession,
+    PresenceReceived,
+    ResubscribeLater,
+    SessionEvent,
+    Subscribed,
+    Synced,
 )
-from ..protocol.split import announced_limit, split_for_frames
+from ..protocol.connection import DEFAULT_MAX_MESSAGE_SIZE, Connection
+from ..protocol.native import Error, Ping, Scalar
 from ..protocol.state import Role
 from ..replica import Replica
 from ..transport.base import Transport
@@ -79,7 +77,6 @@ Connect = Callable[[], Awaitable[Transport]]
 TokenFactory = Callable[[], "str | Awaitable[str | None] | None"]
 
 EMPTY_UPDATE = b"\x00\x00"
-EMPTY_STATE_VECTOR = b"\x00"
 _names = itertools.count(1)
 
 
@@ -136,7 +133,8 @@ class SyncProvider:
         self.name = name or f"provider-{next(_names)}"
         self.origin: Origin = remote_origin(self.name)
 
-        self._docs: dict[str, DocSync] = {}
+        self._docs: dict[str, DocSync] = {}  # what the application wants, per document
+        self._sync = ClientSession(replica)  # the protocol: every document's sync state
         self._status = StatusStream()
         self._changed = asyncio.Event()
         self._outgoing = asyncio.Event()
@@ -176,7 +174,7 @@ class SyncProvider:
         conn = self._conn
         if conn is not None and conn.is_open:
             for d in self._docs.values():
-                if d.active and d.awareness is not None and d.awareness.local_state is not None:
+                if self._active(d) and d.awareness is not None and d.awareness.local_state is not None:
                     d.awareness.set_local_state(None)  # sent by the session's final flush
         if self._task is not None:
             self._task.cancel()
@@ -216,8 +214,7 @@ class SyncProvider:
         if d.wanted:
             return
         d.wanted = True
-        if self._conn is not None and self._conn.is_open:
-            self._activate(d)
+        self._activate(d)
 
     def unsubscribe(self, doc_id: str) -> None:
         """Stop syncing ``doc_id``. Local edits stay local until it is subscribed again."""
@@ -232,12 +229,10 @@ class SyncProvider:
             return
         d.wanted = False
         d.cancel_timers()
-        if d.active and self._conn is not None and self._conn.is_open:
-            if d.awareness is not None and d.awareness.local_state is not None:
-                self._conn.send(Awareness(doc_id, d.awareness.withdrawal()))
-            self._conn.send(Unsubscribe(doc_id))
-            self._outgoing.set()
-        d.reset_session()
+        if d.awareness is not None and d.awareness.local_state is not None:
+            self._sync.send_presence(doc_id, d.awareness.withdrawal())
+        self._sync.unsubscribe(doc_id)
+        self._outgoing.set()
         if d.awareness is not None:
             d.awareness.clear_remote()
         self._notify()
@@ -290,18 +285,21 @@ class SyncProvider:
         return self._status.changes()
 
     def is_synced(self, doc_id: str) -> bool:
-        d = self._docs.get(doc_id)
-        return d is not None and d.synced
+        s = self._sync.docs.get(doc_id)
+        return s is not None and s.synced
 
     def is_acked(self, doc_id: str | None = None) -> bool:
         """True when no local change to ``doc_id`` (None: any subscribed document) awaits an ack."""
-        return all(d.acked for d in self._wanted(doc_id))
+        return all(s.acked for s in self._wanted(doc_id))
 
-    def _wanted(self, doc_id: str | None) -> list[DocSync]:
-        if doc_id is None:
-            return [d for d in self._docs.values() if d.wanted]
-        d = self._docs.get(doc_id)
-        return [d] if d is not None and d.wanted else []
+    def _wanted(self, doc_id: str | None) -> list[DocSession]:
+        """The sync state of the wanted documents (``doc_id``, or all)."""
+        ids = [d.doc_id for d in self._docs.values() if d.wanted] if doc_id is None else [doc_id]
+        return [self._sync.doc(i) for i in ids if i in self._docs and self._docs[i].wanted]
+
+    def _active(self, d: DocSync) -> bool:
+        s = self._sync.docs.get(d.doc_id)
+        return s is not None and s.active
 
     async def wait_connected(self) -> None:
         await self._wait(lambda: self.status.connected)
@@ -317,9 +315,9 @@ class SyncProvider:
         into messages the relay accepts (one value larger than its limit)."""
 
         def done() -> bool:
-            for d in self._wanted(doc_id):
-                if d.dirty and d.error is not None and (d.read_only or isinstance(d.error, MessageTooLargeError)):
-                    raise d.error
+            for s in self._wanted(doc_id):
+                if s.dirty and s.error is not None and (s.read_only or isinstance(s.error, MessageTooLargeError)):
+                    raise s.error
             return self.is_acked(doc_id)
 
         await self._wait(done)
@@ -349,8 +347,7 @@ class SyncProvider:
         return d.awareness
 
     def _send_awareness(self, d: DocSync, payload: bytes) -> None:
-        if d.active and self._conn is not None and self._conn.is_open:
-            self._conn.send(Awareness(d.doc_id, payload))
+        if self._sync.send_presence(d.doc_id, payload):
             self._outgoing.set()
 
     # -- local changes -----------------------------------------------------------------------
@@ -360,50 +357,15 @@ class SyncProvider:
         d = self._docs.get(doc_id)
         if d is None or not d.wanted:
             return
-        conn = self._conn
-        if d.active and not d.read_only and conn is not None and conn.is_open:
-            parts = self._fit(conn, d, update)
-            if parts is None:
-                d.dirty = True  # too large even in parts: kept for a relay with a larger limit
-            for part in parts or ():
-                seq = conn.next_seq()
-                conn.send(Update(doc_id, part, seq))
-                d.pending.append(seq)
-            self._outgoing.set()
-        else:
-            d.dirty = True
+        self._sync.local_update(doc_id, update)
+        self._process(self._sync.events())
+        self._outgoing.set()
         self._notify()
 
-    def _fit(self, conn: Connection, d: DocSync, update: bytes) -> list[bytes] | None:
-        """``update`` as one or more updates that each fit in the relay's message-size limit
-        (from its Welcome), or None (and a typed error on the document) when it cannot be cut
-        small enough. Sending a frame over the limit would only make the relay close the
-        connection, again after every reconnect."""
-        welcome = conn.peer_welcome
-        limit = announced_limit(welcome.info if welcome is not None else None)
-        if limit is None:
-            return [update]
-        try:
-            return split_for_frames(update, d.doc_id, limit)
-        except MessageTooLargeError as exc:
-            log.warning("%s: an update of %r does not fit the relay's %d-byte limit: %s", self.name, d.doc_id,
-                        limit, exc)
-            d.error = exc
-            self._status.update(last_error=exc)
-            return None
-
     def _activate(self, d: DocSync) -> None:
-        conn = self._conn
-        assert conn is not None
-        sv = self.replica.state_vector(d.doc_id)
-        conn.send(Subscribe(d.doc_id, sv))
-        d.active = True
-        if sv != EMPTY_STATE_VECTOR:
-            d.dirty = True  # until our answer to the relay's SyncStep1 is acknowledged
-        if d.awareness is not None:
-            payload = d.awareness.renew()
-            if payload is not None:
-                conn.send(Awareness(d.doc_id, payload))
+        """Subscribe ``d`` on the current connection, if there is one."""
+        self._sync.subscribe(d.doc_id)
+        self._process(self._sync.events())
         self._outgoing.set()
 
     # -- the connection loop -----------------------------------------------------------------
@@ -475,6 +437,7 @@ class SyncProvider:
         self._last_rx = self.clock.now()
         self._status.update(state=ConnectionState.CONNECTED, attempt=0, session_id=conn.session_id, next_retry_at=None)
         log.info("%s: connected (session %s)", self.name, conn.session_id)
+        self._sync.attach(conn)
         try:
             for d in self._docs.values():
                 if d.wanted:
@@ -497,8 +460,8 @@ class SyncProvider:
                 await self._final_flush(transport, conn)
         finally:
             self._conn = self._transport = None
+            self._sync.detach()
             for d in self._docs.values():
-                d.reset_session()
                 if d.awareness is not None:
                     d.awareness.clear_remote()
             self._notify()
@@ -529,7 +492,8 @@ class SyncProvider:
             self._last_rx = self.clock.now()
             conn.receive_bytes(frame)  # a ProtocolError ends the session (fatal Error queued)
             for ev in conn.events_received():
-                self._handle(conn, ev)
+                self._sync.receive(ev)  # a fatal Error raises: the session ends with it
+                self._process(self._sync.events())
             self._outgoing.set()
 
     async def _writer(self, transport: Transport, conn: Connection) -> None:
@@ -554,105 +518,62 @@ class SyncProvider:
         while True:
             await self.clock.sleep(self.awareness_interval)
             for d in self._docs.values():
-                if d.awareness is not None and d.active:
+                if d.awareness is not None and self._active(d):
                     payload = d.awareness.renew()
                     if payload is not None:
                         self._send_awareness(d, payload)
                     d.awareness.expire()
 
-    # -- received messages -------------------------------------------------------------------
-    def _handle(self, conn: Connection, msg: NativeMessage) -> None:
-        if isinstance(msg, Error):
-            self._on_error(msg)
-            return
-        doc_id = getattr(msg, "doc_id", None)
-        d = self._docs.get(doc_id) if doc_id is not None else None
-        if d is None or not d.active:
-            return  # a late message for a document we left, or a Ping/Pong
-        if isinstance(msg, Update):
-            self._apply(d, msg.update)
-        elif isinstance(msg, SyncStep2):
-            self._apply(d, msg.update)
-            d.got_step2 = True
-            self._synced_maybe(d)
-        elif isinstance(msg, SyncStep1):
-            try:
-                update = self.replica.get_update(d.doc_id, msg.state_vector)
-            except Exception as exc:  # pycrdt refused the state vector
-                raise ProtocolError(f"a state vector for {d.doc_id!r} does not decode: {exc}") from exc
-            parts = [update] if d.read_only or update == EMPTY_UPDATE else self._fit(conn, d, update)
-            if parts is None:  # cannot be sent to this relay: answer nothing, keep it for later
-                conn.send(SyncStep2(d.doc_id, EMPTY_UPDATE, 0))
-                d.answered, d.answer_seq, d.dirty = True, 0, True
-                self._synced_maybe(d)
-                return
-            seq = 0 if d.read_only or update == EMPTY_UPDATE else conn.next_seq()
-            conn.send(SyncStep2(d.doc_id, parts[0], seq))
-            for part in parts[1:]:  # the rest of an answer too large for one message
-                part_seq = conn.next_seq()
-                conn.send(Update(d.doc_id, part, part_seq))
-                d.pending.append(part_seq)
-            d.answered, d.answer_seq = True, seq
-            if update == EMPTY_UPDATE and not d.pending:
-                d.dirty = False  # the relay lacks nothing we have
-            self._synced_maybe(d)
-        elif isinstance(msg, Ack):
-            self._progress = True  # the relay took something we sent: the session works
-            d.ack(msg.seq)
-            self._status.update(last_sync_at=self.clock.now())
-            self._notify()
-        elif isinstance(msg, Awareness):
-            try:
-                self.awareness(d.doc_id).receive(msg.payload)
-            except InvalidAwarenessError as exc:
-                log.warning("%s: dropped a bad awareness payload for %r: %s", self.name, d.doc_id, exc)
+    # -- what the session asks for ------------------------------------------------------------
+    def _process(self, events: list[SessionEvent]) -> None:
+        for ev in events:
+            d = self._docs.get(ev.doc_id) if ev.doc_id is not None else None
+            if isinstance(ev, ApplyUpdate):
+                self._apply(ev.doc_id, ev.update)
+            elif isinstance(ev, Synced):
+                self._synced_maybe(ev.doc_id)
+            elif isinstance(ev, Acked):
+                self._progress = True  # the relay took something we sent: the session works
+                self._status.update(last_sync_at=self.clock.now())
+                self._notify()
+            elif isinstance(ev, Subscribed):
+                if d is not None and d.awareness is not None:
+                    payload = d.awareness.renew()
+                    if payload is not None:
+                        self._sync.send_presence(ev.doc_id, payload)
+            elif isinstance(ev, DocError):
+                log.warning("%s: error about document %r: %s", self.name, ev.doc_id, ev.error)
+                self._status.update(last_error=ev.error)
+                self._notify()
+            elif isinstance(ev, ResubscribeLater):
+                if d is not None and d.wanted:
+                    self._resubscribe_later(d)
+            elif isinstance(ev, PresenceReceived) and d is not None:
+                try:
+                    self.awareness(ev.doc_id).receive(ev.payload)
+                except InvalidAwarenessError as exc:
+                    log.warning("%s: dropped a bad awareness payload for %r: %s", self.name, ev.doc_id, exc)
 
-    def _apply(self, d: DocSync, update: bytes) -> None:
-        if update == EMPTY_UPDATE:
-            return
+    def _apply(self, doc_id: str, update: bytes) -> None:
         try:
-            self.replica.apply_update(d.doc_id, update, origin=self.origin, raise_listener_errors=False)
+            self.replica.apply_update(doc_id, update, origin=self.origin, raise_listener_errors=False)
         except CrdtsyncError:
             raise
         except Exception as exc:  # pycrdt refused the bytes: the relay sent garbage
-            raise ProtocolError(f"an update for {d.doc_id!r} does not apply: {exc}") from exc
+            raise ProtocolError(f"an update for {doc_id!r} does not apply: {exc}") from exc
 
-    def _synced_maybe(self, d: DocSync) -> None:
-        if d.synced:
+    def _synced_maybe(self, doc_id: str) -> None:
+        if self.is_synced(doc_id):
             self._status.update(last_sync_at=self.clock.now())
         self._notify()
 
-    def _on_error(self, err: Error) -> None:
-        exc = err.exception()
-        if err.fatal:
-            raise exc  # the relay closes the connection; the session ends with this reason
-        d = self._docs.get(err.doc_id) if err.doc_id is not None else None
-        log.warning("%s: relay error %s (document %r)", self.name, exc, err.doc_id)
-        self._status.update(last_error=exc)
-        if d is not None:
-            d.error = exc
-            if err.code == ErrorCode.FORBIDDEN:
-                d.read_only = True
-                if d.pending or d.answer_seq:
-                    d.dirty = True  # these will never be acked on this connection
-                d.pending.clear()
-                d.answer_seq = 0
-            elif err.seq and (err.seq in d.pending or err.seq == d.answer_seq) and d.wanted:
-                # One of this session's writes was refused (so were, or will be, the later
-                # ones on this document): subscribe again; the sync exchange resends it all.
-                self._resubscribe_later(d)
-            elif err.code in (ErrorCode.NOT_SUBSCRIBED, ErrorCode.ROOM_UNAVAILABLE) and d.wanted and not err.seq:
-                self._resubscribe_later(d)
-        self._notify()
-
     def _resubscribe_later(self, d: DocSync) -> None:
-        d.reset_session()
         if d.retry_timer is not None:
             return
 
         def again() -> None:
             d.retry_timer = None
-            if d.wanted and not d.active and self._conn is not None and self._conn.is_open:
+            if d.wanted:
                 self._activate(d)
 
         d.retry_timer = self.clock.call_later(self.backoff.delay(0), again)
