@@ -1,5 +1,7 @@
 """The query layer: TanStack Query's model (client, cache, queries, observers) over a Replica."""
 
+from ..core.managers import FocusManager, OnlineManager
+from ..core.notify import NotifyManager
 from .client import QueryClient, RefetchType
 from .events import (
     CacheEvent,
@@ -13,8 +15,6 @@ from .events import (
 )
 from .filters import QueryFilters, match_query
 from .key_factory import Cascades, KeyFamily
-from .managers import FocusManager, OnlineManager
-from .notify import NotifyManager
 from .observer import QueryObserver, QueryObserverResult
 from .options import INFINITY, InfiniteOptions, NetworkMode, ObserverOptions, QueryFunctionContext, QueryOptions
 from .query import Query

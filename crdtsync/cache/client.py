@@ -23,6 +23,8 @@ from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any, Literal
 
 from ..clock import Clock, SystemClock
+from ..core.managers import FocusManager, OnlineManager
+from ..core.notify import NotifyManager
 from ..keys import QueryKey, normalize_key, partial_match_key
 from ..mutations.mixin import MutationsMixin
 from ..normalize.store import EntityStore
@@ -31,8 +33,6 @@ from ..replica import Replica
 from ..values import MISSING
 from .filters import QueryFilters, as_filters
 from .key_factory import Cascades
-from .managers import FocusManager, OnlineManager
-from .notify import NotifyManager
 from .observer import QueryObserver
 from .options import InfiniteOptions, ObserverOptions, QueryFn, QueryOptions, resolve_stale_time
 from .query import Query, swallow

@@ -19,10 +19,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from ..core.subscribable import Subscribable, iterate_latest
 from ..values import MISSING, replace_equal_deep
 from .options import ObserverOptions, QueryOptions, resolve_stale_time, resolve_trigger
 from .state import Action, FetchStatus, Status
-from .subscribable import Subscribable, iterate_latest
 
 if TYPE_CHECKING:
     from ..clock import TimerHandle

@@ -11,6 +11,7 @@ import collections
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..core.subscribable import Subscribable
 from ..keys import hash_key
 from .events import (
     CacheEvent,
@@ -26,7 +27,6 @@ from .filters import QueryFilters, as_filters, match_query
 from .options import QueryOptions
 from .query import Query
 from .state import Action
-from .subscribable import Subscribable
 
 if TYPE_CHECKING:
     from .client import QueryClient

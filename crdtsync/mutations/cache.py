@@ -13,7 +13,7 @@ import collections
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..cache.subscribable import Subscribable
+from ..core.subscribable import Subscribable
 from .events import MutationAdded, MutationCacheEvent, MutationRemoved, MutationUpdated
 from .filters import MutationFilters, as_mutation_filters, match_mutation
 from .state import MutationAction

@@ -29,8 +29,9 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..cache.options import NetworkMode
-from ..cache.retry import retry_delay, should_retry
+from ..core.network import NetworkMode
+from ..core.removable import Removable
+from ..core.retryer import Retryer
 from ..errors import ConflictError, MutationCancelledError, MutationNotFoundError, OutboxError
 from ..keys import QueryKey
 from .conflicts import default_is_conflict, version_conflict
@@ -53,7 +54,7 @@ from .state import (
 )
 
 if TYPE_CHECKING:
-    from ..clock import TimerHandle
+    from ..clock import Clock
     from .runtime import MutationRuntime
 
 log = logging.getLogger("crdtsync.mutations")
@@ -68,7 +69,7 @@ async def call(fn: Callable[..., Any], *args: Any) -> Any:
     return result
 
 
-class Mutation:
+class Mutation(Removable):
     """See the module docs. ``state`` is a frozen :class:`MutationState`."""
 
     def __init__(self, runtime: MutationRuntime, options: MutationOptions, callbacks: Callbacks,
@@ -90,7 +91,6 @@ class Mutation:
         self._settled: asyncio.Future[Any] | None = None
         self._prev: Mutation | None = None
         self._optimistic_error: BaseException | None = None
-        self._gc_timer: TimerHandle | None = None
         self.attempts = 0
 
     @property
@@ -253,33 +253,36 @@ class Mutation:
 
     async def _attempts(self) -> Any:
         opts = self.options
-        fn = opts.mutation_fn
         is_conflict = opts.is_conflict or default_is_conflict
-        failures = conflicts = 0
-        while True:
-            await self._wait_network()
+        conflicts = 0
+
+        async def attempt() -> Any:
+            fn = opts.mutation_fn
             if fn is None:
                 raise MutationNotFoundError(f"no mutation_fn for mutation key {self.mutation_key!r}")
             self.attempts += 1
             ctx = MutationFunctionContext(self._rt.client, self.mutation_id, self.idempotency_key,
                                           self.mutation_key, opts.meta, self.attempts, lambda: self._cancelled)
-            try:
-                return await fn(self.state.variables, ctx)
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:
-                if is_conflict(err):
-                    conflicts += 1
-                    await self._resolve(err, conflicts)
-                    self._dispatch(Failed(failures + conflicts, err))
-                    continue
-                failures += 1
-                if should_retry(opts.retry, failures, err):
-                    self._dispatch(Failed(failures, err))
-                    await self._rt.client.clock.sleep(retry_delay(opts.retry_delay, failures, err,
-                                                                  self._rt.client.random))
-                    continue
-                raise
+            return await fn(self.state.variables, ctx)
+
+        async def on_conflict(err: Exception, failures: int) -> bool:
+            """A version conflict is resolved (new variables) and tried again, not retried."""
+            nonlocal conflicts
+            if not is_conflict(err):
+                return False
+            conflicts += 1
+            await self._resolve(err, conflicts)
+            self._dispatch(Failed(failures + conflicts, err))
+            return True
+
+        async def gate(failures: int) -> None:
+            await self._wait_network()
+
+        retryer: Retryer[Any] = Retryer(
+            attempt, retry=opts.retry, retry_delay=opts.retry_delay, clock=self._rt.client.clock,
+            rng=self._rt.client.random, gate=gate, on_fail=lambda n, err: self._dispatch(Failed(n, err)),
+            intercept=on_conflict, passthrough=(MutationNotFoundError,))
+        return await retryer.run()
 
     async def _resolve(self, err: Exception, attempt: int) -> None:
         opts = self.options
@@ -343,18 +346,21 @@ class Mutation:
             log.exception("mutation %s: a lifecycle callback raised", self.mutation_id)
 
     # -- gc ----------------------------------------------------------------------------------
+    @property
+    def gc_time(self) -> float:
+        return self.options.gc_time
+
+    def gc_clock(self) -> Clock:
+        return self._rt.client.clock
+
     def schedule_gc(self) -> None:
-        self.clear_gc()
+        """Start the gc timer of a settled mutation nobody observes (else only stop it)."""
         if self.state.is_settled and not self.observers:
-            self._gc_timer = self._rt.client.clock.call_later(self.options.gc_time, self._gc)
+            super().schedule_gc()
+        else:
+            self.clear_gc()
 
-    def clear_gc(self) -> None:
-        if self._gc_timer is not None:
-            self._gc_timer.cancel()
-            self._gc_timer = None
-
-    def _gc(self) -> None:
-        self._gc_timer = None
+    def optional_remove(self) -> None:
         if not self.observers and self.state.is_settled:
             self._rt.cache.remove(self)
 

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..cache.subscribable import Subscribable, iterate_latest
+from ..core.subscribable import Subscribable, iterate_latest
 from .options import Callbacks, OnError, OnSettled, OnSuccess
 from .state import MutationAction, MutationState, MutationStatus, StatusFlags
 

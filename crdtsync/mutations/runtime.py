@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..cache.options import NetworkMode
+from ..core.network import NetworkMode
 from ..errors import MutationError, OutboxError
 from ..keys import QueryKey, normalize_key, partial_match_key
 from .cache import MutationCache
