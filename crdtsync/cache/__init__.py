@@ -1,8 +1,11 @@
-"""The query layer: TanStack Query's model (client, cache, queries, observers) over a Replica."""
+"""The query layer: TanStack Query's model (cache, queries, observers) over a Replica.
+
+The client that composes it with the mutation layer is :class:`crdtsync.client.QueryClient`
+(also ``crdtsync.QueryClient``).
+"""
 
 from ..core.managers import FocusManager, OnlineManager
 from ..core.notify import NotifyManager
-from .client import QueryClient, RefetchType
 from .events import (
     CacheEvent,
     LogEntry,
@@ -39,7 +42,6 @@ __all__ = [
     "Query",
     "QueryAdded",
     "QueryCache",
-    "QueryClient",
     "QueryFilters",
     "QueryFunctionContext",
     "QueryObserver",
@@ -48,6 +50,5 @@ __all__ = [
     "QueryRemoved",
     "QueryState",
     "QueryUpdated",
-    "RefetchType",
     "match_query",
 ]

@@ -25,8 +25,8 @@ from .options import ObserverOptions, QueryOptions, resolve_stale_time, resolve_
 from .state import Action, FetchStatus, Status
 
 if TYPE_CHECKING:
+    from ..client import QueryClient
     from ..clock import TimerHandle
-    from .client import QueryClient
     from .query import Query
 
 DEFAULT_NOTIFY_PROPS = ("data", "error", "status", "fetch_status", "is_stale", "is_placeholder_data")

@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..core.network import NetworkMode
 from ..core.removable import Removable
@@ -42,16 +43,26 @@ from .state import (
 )
 
 if TYPE_CHECKING:
+    from ..client import QueryClient
     from ..clock import Clock
-    from .client import QueryClient
+    from ..normalize.shape import EntityKey
     from .observer import QueryObserver
+
+FetchWriter: TypeAlias = "Callable[[Query, Any], None]"
+
+
+def write_plain(query: Query, data: Any) -> None:
+    """The fetch-path writer of a query layer on its own: ``data`` as it came."""
+    query.write_data(data, origin=FETCH)
 
 
 class Query(Removable):
     """Created by :class:`QueryCache.build`; use the client's methods rather than this class."""
 
-    def __init__(self, client: QueryClient, options: QueryOptions, query_hash: str):
+    def __init__(self, client: QueryClient, options: QueryOptions, query_hash: str, *,
+                 fetch_writer: FetchWriter = write_plain):
         self.client = client
+        self._fetch_writer = fetch_writer
         self.options = options
         self.query_key: QueryKey = options.query_key
         self.query_hash = query_hash
@@ -111,7 +122,16 @@ class Query(Removable):
             return
         self.refresh()
 
-    def _on_entities_changed(self, keys: set[tuple[str, str]]) -> None:
+    # What the entity store sees of a query (crdtsync.normalize.referrer.EntityReferrer).
+    @property
+    def normalize_shape(self) -> Any:
+        return self.options.normalize
+
+    @property
+    def current_data(self) -> Any:
+        return self.state.data
+
+    def entities_changed(self, keys: set[EntityKey]) -> None:
         """Referenced entities changed: patch them into the data (or rebuild when needed)."""
         if self._writing or self._destroyed:
             return
@@ -131,11 +151,12 @@ class Query(Removable):
 
     def set_data(self, data: Any, *, updated_at: float | None = None, manual: bool = False,
                  origin: Origin = LOCAL) -> Any:
-        """Diff-write ``data`` into the document and record a success. Returns the stored data."""
+        """Diff-write ``data`` into the document and record a success. Returns the stored data.
+        A fetch result (origin FETCH) goes through the injected fetch-path writer."""
         self._writing = True
         try:
             if origin == FETCH:
-                self.client.write_fetched(self, data)
+                self._fetch_writer(self, data)
             else:
                 self.write_data(data, origin=origin)
         finally:

@@ -24,7 +24,7 @@ from .conflicts import ConflictPolicy, Resolver
 from .optimistic import OptimisticFn
 
 if TYPE_CHECKING:
-    from ..cache.client import QueryClient
+    from ..client import QueryClient
 
 
 @dataclass(frozen=True, slots=True)

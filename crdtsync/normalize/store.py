@@ -1,6 +1,6 @@
 """EntityStore: entities stored once, referenced by queries, versioned, garbage-collected.
 
-Every :class:`~crdtsync.cache.client.QueryClient` has one, as ``client.entities``. A query
+Every :class:`~crdtsync.client.QueryClient` has one, as ``client.entities``. A query
 with a ``normalize`` shape writes its result through it: each entity goes to its entity
 document (``entity_type.doc_id(id)``, path ``(id,)``) and the query's own slot keeps only ids.
 Reading denormalizes.
@@ -45,10 +45,10 @@ from ..errors import InvalidValueError
 from ..origins import LOCAL, Origin
 from ..values import MISSING, decode, encode_checked
 from .entity import EntityType, is_newer_or_same
+from .referrer import EntityReferrer
 from .shape import EntityKey, Found, Refs, check_shape, denormalize, normalize, patch, paths_of
 
 if TYPE_CHECKING:
-    from ..cache.query import Query
     from ..clock import TimerHandle
     from ..replica import Replica
 
@@ -66,7 +66,7 @@ class EntityStore:
         # Decoded entities (None: not stored), by document then entity id: no key tuple per entity.
         self._cache: dict[str, dict[str, Any]] = {}
         self._entity_docs: set[str] = set()
-        self._queries: dict[str, Query] = {}
+        self._queries: dict[str, EntityReferrer] = {}
         self._refs: dict[str, Refs] = {}
         # Which queries reference each entity: a query hash, or a set of them (rarely needed).
         self._referrers: dict[str, dict[str, str | set[str]]] = {}
@@ -219,7 +219,7 @@ class EntityStore:
         for qhash, keys in affected.items():
             query = self._queries.get(qhash)
             if query is not None:
-                query._on_entities_changed(keys)
+                query.entities_changed(keys)
 
     def _on_unload(self, doc_id: str) -> None:
         if self._fresh_slots:
@@ -341,13 +341,13 @@ class EntityStore:
         return changed
 
     # -- queries -----------------------------------------------------------------------------
-    def write_query(self, query: Query, data: Any, *, origin: Origin, started_at: float | None = None) -> None:
+    def write_query(self, query: EntityReferrer, data: Any, *, origin: Origin, started_at: float | None = None) -> None:
         """Write a normalized query's result: entities to their documents, ids to the slot."""
         found = Found()
-        stored = normalize(data, query.options.normalize, found)
+        stored = normalize(data, query.normalize_shape, found)
         self._write_entities(found, origin, started_at, slot=(query.query_key, stored), query_hash=query.query_hash)
 
-    def read_query(self, query: Query) -> Any:
+    def read_query(self, query: EntityReferrer) -> Any:
         """The denormalized data of ``query`` (MISSING when it has none); refreshes the index
         of the entities it references and where they sit."""
         in_batch = self.replica.in_batch
@@ -363,15 +363,15 @@ class EntityStore:
             return self._read_entity(t, eid, misses)
 
         # Lists of one document's entities look the cache up directly (no call per entity).
-        value = denormalize(stored, query.options.normalize, read, refs, caches=None if in_batch else self._cache)
+        value = denormalize(stored, query.normalize_shape, read, refs, caches=None if in_batch else self._cache)
         self._set_refs(query, refs)
         return value
 
-    def patched(self, query: Query, keys: set[EntityKey]) -> Any:
+    def patched(self, query: EntityReferrer, keys: set[EntityKey]) -> Any:
         """The query's previous result with the changed entities patched in, or MISSING when
         it must be rebuilt (an entity went away, or has relations)."""
         refs = self._refs.get(query.query_hash)
-        data = query.state.data
+        data = query.current_data
         if refs is None or data is MISSING:
             return MISSING
         changes: list[tuple[tuple[Any, ...], Any]] = []
@@ -434,13 +434,13 @@ class EntityStore:
                 out.append(ent)
         return out
 
-    def release(self, query: Query) -> None:
+    def release(self, query: EntityReferrer) -> None:
         """Forget a query's references (it left the cache)."""
         self._set_refs(query, None)
         self._queries.pop(query.query_hash, None)
         self._fresh_slots.pop(query.query_hash, None)
 
-    def _set_refs(self, query: Query, refs: Refs | None) -> None:
+    def _set_refs(self, query: EntityReferrer, refs: Refs | None) -> None:
         qhash = query.query_hash
         old = self._refs.get(qhash)
         if refs is None:
