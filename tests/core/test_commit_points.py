@@ -13,8 +13,8 @@ from pycrdt import Map
 
 from crdtsync.errors import InvalidValueError
 from crdtsync.origins import LOCAL, remote_origin
+from crdtsync.pycrdt_internals import can_commit, commit_point
 from crdtsync.replica import Replica
-from crdtsync.replica.txn import can_commit, commit_point
 from crdtsync.values import strict_equal
 
 
