@@ -27,12 +27,16 @@ from a fetch that started before a local edit of it does not undo the edit). Wit
 rule is by fetch start: a response to a fetch that *started* before the fetch that last wrote
 the entity, or before the last local edit of it, does not overwrite it (a slow, older request
 never clobbers a newer answer or a newer edit). "Before" is a logical clock of this process
-(:meth:`EntityStore.tick`). Local edits (``update``) always apply.
+(:meth:`EntityStore.tick`). Local edits (``update``) always apply. The rule is
+:class:`~crdtsync.normalize.freshness.Freshness` (``store.freshness``).
 
 Garbage collection: when no query in the cache references any entity of a document for the
 entity type's ``gc_time``, the document is unloaded from memory (its peers and stores keep it).
 With ``partition="entity"`` that is exactly "unreferenced entities are collected"; with one
-document per type, the document goes when none of its entities is referenced.
+document per type, the document goes when none of its entities is referenced. The counts and
+timers are :class:`~crdtsync.normalize.doc_gc.DocCollector` (``store.collector``).
+
+Queries are seen through :class:`~crdtsync.normalize.referrer.EntityReferrer`.
 """
 
 from __future__ import annotations
@@ -44,12 +48,13 @@ from typing import TYPE_CHECKING, Any, cast
 from ..errors import InvalidValueError
 from ..origins import LOCAL, Origin
 from ..values import MISSING, decode, encode_checked
-from .entity import EntityType, is_newer_or_same
+from .doc_gc import DocCollector
+from .entity import EntityType
+from .freshness import Freshness
 from .referrer import EntityReferrer
 from .shape import EntityKey, Found, Refs, check_shape, denormalize, normalize, patch, paths_of
 
 if TYPE_CHECKING:
-    from ..clock import TimerHandle
     from ..replica import Replica
 
 _MISS = object()
@@ -62,7 +67,6 @@ class EntityStore:
         self.replica = replica
         self.clock = clock
         self._types: dict[str, EntityType] = {}
-        self._written_at: dict[str, dict[str, float]] = {}  # type name -> entity id -> logical time
         # Decoded entities (None: not stored), by document then entity id: no key tuple per entity.
         self._cache: dict[str, dict[str, Any]] = {}
         self._entity_docs: set[str] = set()
@@ -70,10 +74,7 @@ class EntityStore:
         self._refs: dict[str, Refs] = {}
         # Which queries reference each entity: a query hash, or a set of them (rarely needed).
         self._referrers: dict[str, dict[str, str | set[str]]] = {}
-        self._doc_refcount: dict[str, int] = {}
-        self._doc_gc_time: dict[str, float] = {}
-        self._gc_timers: dict[str, TimerHandle] = {}
-        self._ref_listeners: list[Callable[[str, bool], None]] = []
+        self.collector = DocCollector(clock, replica.unload)  # entity documents' refcounts and gc
         # Entities this store is writing (document -> (id -> value, id -> encoded value of those
         # that do not read back as they are)): the first change reported for such a document after
         # the write is the write itself, so each exact value is cached as written.
@@ -86,7 +87,7 @@ class EntityStore:
         # While capturing(): every entity a write accepted, by document then id (see capturing).
         self._captured: dict[str, dict[str, Any]] | None = None
         self.skipped_stale = 0  # entity writes ignored by the monotonic-read rule
-        self._ticks = 0  # a logical clock ordering fetch starts and local edits in this process
+        self.freshness = Freshness()  # the monotonic-read rule and its logical clock
         replica.on_change(self._on_change)
         replica.on_unload(self._on_unload)
 
@@ -109,8 +110,7 @@ class EntityStore:
     def tick(self) -> float:
         """A logical time: call when a fetch starts (its ``started_at``) or a local edit is made.
         Strictly increasing, so "started before" is exact even on a clock that does not move."""
-        self._ticks += 1
-        return float(self._ticks)
+        return self.freshness.tick()
 
     @contextlib.contextmanager
     def capturing(self) -> Iterator[Callable[[str, tuple[str, ...]], Any]]:
@@ -247,35 +247,9 @@ class EntityStore:
         if current is None:
             raise KeyError(f"no {entity_type.name} {sid!r} is stored")
         new = {**current, **changes}
-        self._written_at.setdefault(entity_type.name, {})[sid] = self.tick()
+        self.freshness.local_edit(entity_type, sid)
         self.replica.write_path(entity_type.doc_id(sid), (sid,), new, depth=entity_type.depth, origin=origin)
         return new
-
-    def _accept(self, t: EntityType, eid: str, ent: dict[str, Any], started_at: float | None,
-                fresh: bool) -> bool:
-        """The monotonic-read rule (see the module docs). ``fresh``: the entity's document is
-        not loaded, so nothing is stored to compare with."""
-        if t.version is not None:
-            current = None if fresh else self._read_entity(t, eid)
-            if isinstance(current, dict):
-                incoming, stored = t.version_of(ent), t.version_of(current)
-                if not is_newer_or_same(incoming, stored):
-                    return False
-                last = self._written_at.get(t.name, {}).get(eid)
-                if incoming == stored and started_at is not None and last is not None and started_at < last:
-                    return False  # the same version, fetched before a local edit: keep the edit
-            if started_at is None:
-                self._written_at.setdefault(t.name, {})[eid] = self.tick()
-            return True
-        written = self._written_at.setdefault(t.name, {})
-        if started_at is None:  # a local write: a fetch already in flight must not undo it
-            written[eid] = self.tick()
-            return True
-        last = written.get(eid)
-        if last is not None and started_at < last:
-            return False
-        written[eid] = started_at
-        return True
 
     def _write_entities(self, found: Found, origin: Origin,
                         started_at: float | None, slot: tuple[Sequence[Any], Any] | None = None,
@@ -289,6 +263,7 @@ class EntityStore:
         inexact: dict[str, dict[str, Any]] = {}
         fresh: dict[str, bool] = {}  # document -> not loaded (nothing stored to compare with)
         has_doc = self.replica.has_doc
+        accept, read = self.freshness.accept, self._read_entity
         run_type: EntityType | None = None  # entities of one type in one document come in runs:
         group: dict[str, dict[str, Any]] = {}  # what the last one resolved is reused for the next
         odd: dict[str, Any] = {}
@@ -306,7 +281,7 @@ class EntityStore:
                 group = groups.setdefault(key, {})
                 odd = inexact.setdefault(doc_id, {})
                 run_type = t if t.fixed_doc is not None else None  # a per-id document: resolve each time
-            if check and not self._accept(t, eid, ent, started_at, fresh[key[0]]):
+            if check and not accept(t, eid, ent, started_at, fresh[key[0]], read):
                 self.skipped_stale += 1
                 continue
             group[eid] = ent
@@ -459,13 +434,13 @@ class EntityStore:
             per = referrers.get(doc_id)
             if now and not before:
                 self._entity_docs.add(doc_id)  # watch it even before it exists (a peer may create it)
-                self._doc_gc_time.setdefault(doc_id, next(iter(now.values())).gc_time)
+                self.collector.note_gc_time(doc_id, next(iter(now.values())).gc_time)
             if now and not before and per is None:
                 # Nobody referenced this document: the map built for the diff becomes its index.
                 for eid in now:
                     now[eid] = qhash  # type: ignore[assignment]
                 referrers[doc_id] = cast("dict[str, str | set[str]]", now)
-                self._incref(doc_id, len(now))
+                self.collector.incref(doc_id, len(now))
                 continue
             added = (now.keys() - before.keys() if before else now.keys()) if now else ()
             gone = (before.keys() - now.keys() if now else before.keys()) if before else ()
@@ -480,7 +455,7 @@ class EntityStore:
                         holders.add(qhash)
                     elif holders != qhash:
                         per[eid] = {holders, qhash}
-                self._incref(doc_id, len(added))
+                self.collector.incref(doc_id, len(added))
             if gone:
                 for eid in gone:
                     holders = per.get(eid) if per is not None else None
@@ -492,43 +467,14 @@ class EntityStore:
                             per[eid] = next(iter(holders))  # type: ignore[index]
                 if per is not None and not per:
                     del referrers[doc_id]
-                self._decref(doc_id, self._doc_gc_time.get(doc_id, 300.0), len(gone))
+                self.collector.decref(doc_id, len(gone))
 
-    # -- garbage collection ------------------------------------------------------------------
+    # -- garbage collection (DocCollector) ---------------------------------------------------
     def on_reference(self, callback: Callable[[str, bool], None]) -> Callable[[], None]:
         """Call ``callback(doc_id, True)`` when an entity document gains its first query
         reference and ``callback(doc_id, False)`` when it is collected (for sync bindings)."""
-        self._ref_listeners.append(callback)
-        return lambda: self._ref_listeners.remove(callback) if callback in self._ref_listeners else None
-
-    def _incref(self, doc_id: str, count: int = 1) -> None:
-        before = self._doc_refcount.get(doc_id, 0)
-        self._doc_refcount[doc_id] = before + count
-        timer = self._gc_timers.pop(doc_id, None)
-        if timer is not None:
-            timer.cancel()
-        if before == 0:  # listeners are idempotent: a re-reference during the gc window tells them too
-            for cb in list(self._ref_listeners):
-                cb(doc_id, True)
-
-    def _decref(self, doc_id: str, gc_time: float, count: int = 1) -> None:
-        n = self._doc_refcount.get(doc_id, 0) - count
-        if n > 0:
-            self._doc_refcount[doc_id] = n
-            return
-        self._doc_refcount.pop(doc_id, None)
-        if doc_id in self._gc_timers or gc_time == float("inf"):
-            return
-        self._gc_timers[doc_id] = self.clock.call_later(gc_time, lambda: self._collect(doc_id))
-
-    def _collect(self, doc_id: str) -> None:
-        self._gc_timers.pop(doc_id, None)
-        if self._doc_refcount.get(doc_id, 0) == 0:
-            for cb in list(self._ref_listeners):
-                cb(doc_id, False)
-            self.replica.unload(doc_id)
-            self._doc_gc_time.pop(doc_id, None)
+        return self.collector.on_reference(callback)
 
     def referenced_docs(self) -> dict[str, int]:
         """Entity documents and how many entity references each has (for tests and tools)."""
-        return dict(self._doc_refcount)
+        return self.collector.referenced_docs()
