@@ -5,7 +5,8 @@ with a ``normalize`` shape writes its result through it: each entity goes to its
 document (``entity_type.doc_id(id)``, path ``(id,)``) and the query's own slot keeps only ids.
 Reading denormalizes.
 
-Change routing: the store keeps one index, entity -> the queries that reference it, fed by
+Change routing: the store keeps one index, entity -> the queries that reference it
+(``store.references``, a :class:`~crdtsync.normalize.references.ReferenceIndex`), fed by
 ``Replica.on_change`` (which reports the changed paths of every transaction before any
 watcher runs). An edit to one entity (local, fetched or remote) therefore reaches exactly the
 queries that reference it, and each of them patches the entity into its previous result
@@ -43,7 +44,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidValueError
 from ..origins import LOCAL, Origin
@@ -51,6 +52,7 @@ from ..values import MISSING, decode, encode_checked
 from .doc_gc import DocCollector
 from .entity import EntityType
 from .freshness import Freshness
+from .references import ReferenceIndex
 from .referrer import EntityReferrer
 from .shape import EntityKey, Found, Refs, check_shape, denormalize, normalize, patch, paths_of
 
@@ -70,11 +72,8 @@ class EntityStore:
         # Decoded entities (None: not stored), by document then entity id: no key tuple per entity.
         self._cache: dict[str, dict[str, Any]] = {}
         self._entity_docs: set[str] = set()
-        self._queries: dict[str, EntityReferrer] = {}
-        self._refs: dict[str, Refs] = {}
-        # Which queries reference each entity: a query hash, or a set of them (rarely needed).
-        self._referrers: dict[str, dict[str, str | set[str]]] = {}
         self.collector = DocCollector(clock, replica.unload)  # entity documents' refcounts and gc
+        self.references = ReferenceIndex(self.collector, self._entity_docs.add)  # entity -> queries
         # Entities this store is writing (document -> (id -> value, id -> encoded value of those
         # that do not read back as they are)): the first change reported for such a document after
         # the write is the write itself, so each exact value is cached as written.
@@ -185,7 +184,7 @@ class EntityStore:
         if doc_id not in self._entity_docs:
             return
         cache = self._cache.get(doc_id)
-        referrers = self._referrers.get(doc_id)
+        referrers = self.references.holders(doc_id)
         changed: Any
         if all(path for path in paths):
             changed = [path[0] if type(path[0]) is str else str(path[0]) for path in paths]
@@ -207,19 +206,8 @@ class EntityStore:
         elif cache is not None:
             for eid in changed:
                 cache.pop(eid, None)
-        if not referrers:
-            return
-        affected: dict[str, set[EntityKey]] = {}
-        for eid in changed:
-            holders = referrers.get(eid)
-            if holders is None:
-                continue
-            for qhash in (holders,) if isinstance(holders, str) else holders:
-                affected.setdefault(qhash, set()).add((doc_id, eid))
-        for qhash, keys in affected.items():
-            query = self._queries.get(qhash)
-            if query is not None:
-                query.entities_changed(keys)
+        if referrers:
+            self.references.notify(doc_id, referrers, changed)
 
     def _on_unload(self, doc_id: str) -> None:
         if self._fresh_slots:
@@ -329,7 +317,7 @@ class EntityStore:
         fresh = self._fresh_slots.pop(query.query_hash, None)
         stored = fresh[1] if fresh is not None and not in_batch else self.replica.read(query.query_key)
         if stored is MISSING:
-            self._set_refs(query, None)
+            self.references.set(query, None)
             return MISSING
         refs = Refs()
         misses: dict[str, int] = {}
@@ -339,13 +327,13 @@ class EntityStore:
 
         # Lists of one document's entities look the cache up directly (no call per entity).
         value = denormalize(stored, query.normalize_shape, read, refs, caches=None if in_batch else self._cache)
-        self._set_refs(query, refs)
+        self.references.set(query, refs)
         return value
 
     def patched(self, query: EntityReferrer, keys: set[EntityKey]) -> Any:
         """The query's previous result with the changed entities patched in, or MISSING when
         it must be rebuilt (an entity went away, or has relations)."""
-        refs = self._refs.get(query.query_hash)
+        refs = self.references.refs_of(query.query_hash)
         data = query.current_data
         if refs is None or data is MISSING:
             return MISSING
@@ -411,63 +399,8 @@ class EntityStore:
 
     def release(self, query: EntityReferrer) -> None:
         """Forget a query's references (it left the cache)."""
-        self._set_refs(query, None)
-        self._queries.pop(query.query_hash, None)
+        self.references.release(query)
         self._fresh_slots.pop(query.query_hash, None)
-
-    def _set_refs(self, query: EntityReferrer, refs: Refs | None) -> None:
-        qhash = query.query_hash
-        old = self._refs.get(qhash)
-        if refs is None:
-            self._refs.pop(qhash, None)
-        else:
-            self._refs[qhash] = refs
-            self._queries[qhash] = query
-        if old is not None and refs is not None and old.same_keys(refs):
-            refs.drop_keysets()
-            return
-        new = refs.by_doc() if refs is not None else {}
-        old_by = old.by_doc() if old is not None else {}
-        referrers = self._referrers
-        for doc_id in [*new, *(d for d in old_by if d not in new)]:
-            now, before = new.get(doc_id), old_by.get(doc_id)
-            per = referrers.get(doc_id)
-            if now and not before:
-                self._entity_docs.add(doc_id)  # watch it even before it exists (a peer may create it)
-                self.collector.note_gc_time(doc_id, next(iter(now.values())).gc_time)
-            if now and not before and per is None:
-                # Nobody referenced this document: the map built for the diff becomes its index.
-                for eid in now:
-                    now[eid] = qhash  # type: ignore[assignment]
-                referrers[doc_id] = cast("dict[str, str | set[str]]", now)
-                self.collector.incref(doc_id, len(now))
-                continue
-            added = (now.keys() - before.keys() if before else now.keys()) if now else ()
-            gone = (before.keys() - now.keys() if now else before.keys()) if before else ()
-            if added:
-                if per is None:
-                    per = referrers[doc_id] = {}
-                for eid in added:
-                    holders = per.get(eid)
-                    if holders is None:
-                        per[eid] = qhash  # one referrer (the common case) is kept without a set
-                    elif isinstance(holders, set):
-                        holders.add(qhash)
-                    elif holders != qhash:
-                        per[eid] = {holders, qhash}
-                self.collector.incref(doc_id, len(added))
-            if gone:
-                for eid in gone:
-                    holders = per.get(eid) if per is not None else None
-                    if holders == qhash:
-                        del per[eid]  # type: ignore[union-attr]
-                    elif isinstance(holders, set):
-                        holders.discard(qhash)
-                        if len(holders) == 1:
-                            per[eid] = next(iter(holders))  # type: ignore[index]
-                if per is not None and not per:
-                    del referrers[doc_id]
-                self.collector.decref(doc_id, len(gone))
 
     # -- garbage collection (DocCollector) ---------------------------------------------------
     def on_reference(self, callback: Callable[[str, bool], None]) -> Callable[[], None]:
