@@ -18,7 +18,8 @@ Loading fast (see docs/normalization.md, "Large datasets"): what a write accepte
 *as written*, the very objects the query function returned, when they read back exactly
 (``encode_checked`` returns them unchanged). The first ``on_change`` reported for a document
 after the store's own write batch is that write (``_own``); any later change invalidates as
-usual. The ids a fetch just wrote serve the query's next read (``_fresh_slots``) unless its
+usual (``store.entity_cache``, an :class:`~crdtsync.normalize.entity_cache.EntityCache`).
+The ids a fetch just wrote serve the query's next read (``_fresh_slots``) unless its
 document changed since. Results are therefore shared with the caller: read-only, as in
 TanStack Query.
 
@@ -48,9 +49,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidValueError
 from ..origins import LOCAL, Origin
-from ..values import MISSING, decode, encode_checked
+from ..values import MISSING, encode_checked
 from .doc_gc import DocCollector
 from .entity import EntityType
+from .entity_cache import EntityCache
 from .freshness import Freshness
 from .references import ReferenceIndex
 from .referrer import EntityReferrer
@@ -59,8 +61,6 @@ from .shape import EntityKey, Found, Refs, check_shape, denormalize, normalize, 
 if TYPE_CHECKING:
     from ..replica import Replica
 
-_MISS = object()
-_BULK_AFTER = 256  # cache misses in one document during one read before reading it whole
 _MANY_KEYS = 16  # changed entities of one list in one patch above which its ids are indexed
 
 
@@ -69,11 +69,10 @@ class EntityStore:
         self.replica = replica
         self.clock = clock
         self._types: dict[str, EntityType] = {}
-        # Decoded entities (None: not stored), by document then entity id: no key tuple per entity.
-        self._cache: dict[str, dict[str, Any]] = {}
-        self._entity_docs: set[str] = set()
+        self.entity_cache = EntityCache(replica)  # decoded entities, read through
+        self._read_entity = self.entity_cache.read
         self.collector = DocCollector(clock, replica.unload)  # entity documents' refcounts and gc
-        self.references = ReferenceIndex(self.collector, self._entity_docs.add)  # entity -> queries
+        self.references = ReferenceIndex(self.collector, self.entity_cache.entity_docs.add)  # entity -> its queries
         # Entities this store is writing (document -> (id -> value, id -> encoded value of those
         # that do not read back as they are)): the first change reported for such a document after
         # the write is the write itself, so each exact value is cached as written.
@@ -137,37 +136,6 @@ class EntityStore:
         """The stored entity (relations as ids), or None."""
         return self._read_entity(entity_type, str(eid))
 
-    def _read_entity(self, t: EntityType, eid: str, misses: dict[str, int] | None = None) -> Any:
-        doc_id = t.doc_id(eid)
-        in_batch = self.replica.in_batch
-        cache = self._cache.get(doc_id)
-        if not in_batch and cache is not None:
-            hit = cache.get(eid, _MISS)
-            if hit is not _MISS:
-                return hit
-        if not self.replica.has_doc(doc_id):
-            return None
-        self._entity_docs.add(doc_id)
-        if misses is not None and not in_batch:
-            n = misses[doc_id] = misses.get(doc_id, 0) + 1
-            if n == _BULK_AFTER:
-                cache = self._load_doc(doc_id)
-                if eid in cache:
-                    return cache[eid]
-        value = self.replica.read_path(doc_id, (eid,))
-        value = None if value is MISSING else value
-        if not in_batch:
-            self._cache.setdefault(doc_id, {})[eid] = value
-        return value
-
-    def _load_doc(self, doc_id: str) -> dict[str, Any]:
-        """Decode a whole entity document in one pass and cache every entity in it."""
-        cache = self._cache.setdefault(doc_id, {})
-        root = self.replica.raw(doc_id, ())
-        if root is not MISSING:
-            cache.update(decode(root))
-        return cache
-
     def _slot_changed(self, doc_id: str) -> None:
         arm = self._own_slot
         if arm is not None and arm[0] == doc_id:  # this store's own write of a query's ids
@@ -181,40 +149,17 @@ class EntityStore:
         if self._fresh_slots or self._own_slot is not None:
             self._slot_changed(doc_id)
         own = self._own.pop(doc_id, None) if self._own is not None else None
-        if doc_id not in self._entity_docs:
+        if doc_id not in self.entity_cache.entity_docs:
             return
-        cache = self._cache.get(doc_id)
         referrers = self.references.holders(doc_id)
-        changed: Any
-        if all(path for path in paths):
-            changed = [path[0] if type(path[0]) is str else str(path[0]) for path in paths]
-        else:
-            changed = set(cache or ()) | set(referrers or ()) | set(own[0] if own else ())
-            changed.update(str(path[0]) for path in paths if path)
-        if own:
-            # This store's own write: cache each entity as written (``own`` holds only those that
-            # read back exactly so, the same types all the way down), sparing a read-back.
-            if cache is None:
-                cache = self._cache.setdefault(doc_id, {})
-            written, inexact = own
-            for eid in changed:
-                value = written.get(eid, _MISS)
-                if value is _MISS or (inexact and eid in inexact):
-                    cache.pop(eid, None)
-                else:
-                    cache[eid] = value
-        elif cache is not None:
-            for eid in changed:
-                cache.pop(eid, None)
+        changed = self.entity_cache.apply_change(doc_id, paths, own, referrers)
         if referrers:
             self.references.notify(doc_id, referrers, changed)
 
     def _on_unload(self, doc_id: str) -> None:
         if self._fresh_slots:
             self._slot_changed(doc_id)
-        if doc_id in self._entity_docs:
-            self._entity_docs.discard(doc_id)
-            self._cache.pop(doc_id, None)
+        self.entity_cache.unload(doc_id)
 
     # -- writing entities --------------------------------------------------------------------
     def write(self, entity_type: EntityType, obj: Mapping[str, Any], *, origin: Origin = LOCAL,
@@ -278,7 +223,7 @@ class EntityStore:
             elif odd:
                 odd.pop(eid, None)  # the same entity twice in one response: the last is written
         for doc_id, _depth in groups:
-            self._entity_docs.add(doc_id)
+            self.entity_cache.entity_docs.add(doc_id)
         if self._captured is not None:
             for (doc_id, _depth), items in groups.items():
                 self._captured.setdefault(doc_id, {}).update(items)
@@ -326,7 +271,8 @@ class EntityStore:
             return self._read_entity(t, eid, misses)
 
         # Lists of one document's entities look the cache up directly (no call per entity).
-        value = denormalize(stored, query.normalize_shape, read, refs, caches=None if in_batch else self._cache)
+        caches = None if in_batch else self.entity_cache.docs
+        value = denormalize(stored, query.normalize_shape, read, refs, caches=caches)
         self.references.set(query, refs)
         return value
 
