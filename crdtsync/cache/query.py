@@ -64,6 +64,7 @@ class Query(Removable):
         self.client = client
         self._fetch_writer = fetch_writer
         self.options = options
+        self.gc_time = options.gc_time
         self.query_key: QueryKey = options.query_key
         self.query_hash = query_hash
         self.route = client.replica.route(self.query_key)
@@ -169,6 +170,7 @@ class Query(Removable):
 
     def set_options(self, options: QueryOptions) -> None:
         self.options = options
+        self.gc_time = options.gc_time
 
     def dispatch_reset(self) -> None:
         """Back to "never fetched": initial data written again if configured, else the
@@ -215,10 +217,6 @@ class Query(Removable):
             if not self.observers:
                 self.schedule_gc()
             self.client.query_cache._observer_removed(self, observer)
-
-    @property
-    def gc_time(self) -> float:
-        return self.options.gc_time
 
     def gc_clock(self) -> Clock:
         return self.client.clock

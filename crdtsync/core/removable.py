@@ -1,6 +1,7 @@
 """Removable: the garbage-collection timer of a cache entry (a query or a mutation).
 
-``schedule_gc()`` (re)starts a timer of ``gc_time`` seconds on the entry's clock; when it fires,
+``schedule_gc()`` (re)starts a timer of ``gc_time`` seconds (an attribute its owner keeps
+current) on the entry's clock; when it fires,
 ``optional_remove()`` decides whether the entry really goes (no observer left, not busy) and
 removes it from its cache. ``clear_gc()`` stops the timer (an observer came back). An infinite
 ``gc_time`` never schedules. Without a running event loop the timer cannot start: the entry
@@ -18,13 +19,9 @@ if TYPE_CHECKING:
 
 
 class Removable(abc.ABC):
+    gc_time: float = 300.0  # seconds between the last reason to keep the entry and its removal
     _gc_timer: TimerHandle | None = None
     gc_deferred: bool = False
-
-    @property
-    @abc.abstractmethod
-    def gc_time(self) -> float:
-        """Seconds between the last reason to keep the entry and its removal."""
 
     @abc.abstractmethod
     def gc_clock(self) -> Clock:

@@ -78,6 +78,7 @@ class Mutation(Removable):
         self._cache = cache
         self._env = env
         self.options = options
+        self.gc_time = options.gc_time
         self.callbacks = callbacks
         self.mutation_id = mutation_id
         self.idempotency_key = idempotency_key
@@ -351,10 +352,6 @@ class Mutation(Removable):
             log.exception("mutation %s: a lifecycle callback raised", self.mutation_id)
 
     # -- gc ----------------------------------------------------------------------------------
-    @property
-    def gc_time(self) -> float:
-        return self.options.gc_time
-
     def gc_clock(self) -> Clock:
         return self._env.clock
 

@@ -12,12 +12,8 @@ from crdtsync.core.removable import Removable
 class Entry(Removable):
     def __init__(self, clock: Clock, gc_time: float) -> None:
         self.clock = clock
-        self._gc = gc_time
+        self.gc_time = gc_time
         self.removed = 0
-
-    @property
-    def gc_time(self) -> float:
-        return self._gc
 
     def gc_clock(self) -> Clock:
         return self.clock
