@@ -33,6 +33,7 @@ class Retryer(Generic[T]):
     - ``passthrough``: exception types raised at once, never retried nor intercepted.
     - ``on_fail(failure_count, error)`` runs before the delay of each retry.
     - ``asyncio.CancelledError`` always propagates.
+    - :meth:`cancel_retry` / :meth:`continue_retry` stop and resume retrying from outside.
     """
 
     def __init__(self, fn: Callable[[], Awaitable[T]], *, retry: RetryOption, retry_delay: RetryDelay | None,
@@ -51,6 +52,16 @@ class Retryer(Generic[T]):
         self._intercept = intercept
         self._passthrough = passthrough
         self.failure_count = 0
+        self._retry_cancelled = False
+
+    def cancel_retry(self) -> None:
+        """Make the attempt in flight the last one: its failure (or the end of the delay in
+        progress) raises instead of retrying, as TanStack's ``cancelRetry``."""
+        self._retry_cancelled = True
+
+    def continue_retry(self) -> None:
+        """Undo :meth:`cancel_retry` (someone wants the result again)."""
+        self._retry_cancelled = False
 
     async def run(self) -> T:
         while True:
@@ -65,8 +76,10 @@ class Retryer(Generic[T]):
                 if self._intercept is not None and await self._intercept(err, self.failure_count):
                     continue
                 self.failure_count += 1
-                if not should_retry(self._retry, self.failure_count, err):
+                if self._retry_cancelled or not should_retry(self._retry, self.failure_count, err):
                     raise
                 if self._on_fail is not None:
                     self._on_fail(self.failure_count, err)
                 await self._clock.sleep(retry_delay(self._retry_delay, self.failure_count, err, self._rng))
+                if self._retry_cancelled:
+                    raise

@@ -106,3 +106,25 @@ def test_policy() -> None:
     rng = random.Random(1)
     for n, full in ((1, 1.0), (2, 2.0), (6, 30.0), (20, 30.0)):
         assert full / 2 <= default_retry_delay(n, rng) <= full
+
+
+async def test_cancel_retry_makes_the_current_attempt_the_last() -> None:
+    clock = FakeClock()
+    calls, fn = flaky(5)
+    r: Retryer[str] = Retryer(fn, retry=True, retry_delay=10, clock=clock, rng=random.Random(0))
+    task = asyncio.create_task(r.run())
+    await clock.settle()
+    assert calls == [1]  # failed once, waiting 10 s
+    r.cancel_retry()
+    await clock.advance(10)
+    with pytest.raises(Boom):
+        await task
+    assert calls == [1]  # the delay ended in the error, no second call
+
+    calls, fn = flaky(1)
+    r = Retryer(fn, retry=True, retry_delay=10, clock=clock, rng=random.Random(0))
+    r.cancel_retry()
+    r.continue_retry()
+    task = asyncio.create_task(r.run())
+    await clock.advance(10)
+    assert await task == "ok" and calls == [1, 2]
