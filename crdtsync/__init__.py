@@ -16,13 +16,13 @@ from .cache import (
     NetworkMode,
     OnlineManager,
     QueryCache,
-    QueryClient,
     QueryFilters,
     QueryFunctionContext,
     QueryObserver,
     QueryObserverResult,
     QueryState,
 )
+from .client import QueryClient
 from .clock import Clock, FakeClock, SystemClock
 from .errors import ClientError, CrdtsyncError
 from .keys import QueryKey, hash_key, partial_match_key

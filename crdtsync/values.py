@@ -25,6 +25,8 @@ from typing import Any, TypeAlias
 from pycrdt import Array, Map, Text
 
 from .errors import InvalidValueError
+from .pycrdt_internals import is_pycrdt_panic as is_pycrdt_panic  # re-exported (it lived here)
+from .pycrdt_internals import to_json
 
 JSON: TypeAlias = "bool | int | float | str | list[Any] | dict[str, Any] | None"
 
@@ -209,9 +211,7 @@ def shared_to_py(obj: Map[Any] | Array[Any]) -> Any:
     blocks, so it is quadratic on arrays of many separately inserted items (10,000 items:
     0.75 s here). yrs's JSON export is linear (the same array: 6.5 ms).
     """
-    with obj.doc.transaction() as txn:
-        text = obj.integrated.to_json(txn._txn)
-    return json.loads(text)
+    return json.loads(to_json(obj))
 
 
 def decode(obj: Any) -> Any:
@@ -269,9 +269,3 @@ def replace_equal_deep(prev: Any, new: Any) -> Any:
         return items
     return prev if strict_equal(prev, new) else new
 
-
-def is_pycrdt_panic(exc: BaseException) -> bool:
-    """True for the ``PanicException`` pycrdt (pyo3) raises when yrs panics. It derives from
-    ``BaseException``, so ``except Exception`` does not catch it; callers applying untrusted
-    bytes turn it into a typed error instead."""
-    return type(exc).__name__ == "PanicException"

@@ -1,6 +1,11 @@
-"""The query layer: TanStack Query's model (client, cache, queries, observers) over a Replica."""
+"""The query layer: TanStack Query's model (cache, queries, observers) over a Replica.
 
-from .client import QueryClient, RefetchType
+The client that composes it with the mutation layer is :class:`crdtsync.client.QueryClient`
+(also ``crdtsync.QueryClient``).
+"""
+
+from ..core.managers import FocusManager, OnlineManager
+from ..core.notify import NotifyManager
 from .events import (
     CacheEvent,
     LogEntry,
@@ -13,8 +18,6 @@ from .events import (
 )
 from .filters import QueryFilters, match_query
 from .key_factory import Cascades, KeyFamily
-from .managers import FocusManager, OnlineManager
-from .notify import NotifyManager
 from .observer import QueryObserver, QueryObserverResult
 from .options import INFINITY, InfiniteOptions, NetworkMode, ObserverOptions, QueryFunctionContext, QueryOptions
 from .query import Query
@@ -39,7 +42,6 @@ __all__ = [
     "Query",
     "QueryAdded",
     "QueryCache",
-    "QueryClient",
     "QueryFilters",
     "QueryFunctionContext",
     "QueryObserver",
@@ -48,6 +50,5 @@ __all__ = [
     "QueryRemoved",
     "QueryState",
     "QueryUpdated",
-    "RefetchType",
     "match_query",
 ]

@@ -19,14 +19,14 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from ..core.subscribable import Subscribable, iterate_latest
 from ..values import MISSING, replace_equal_deep
 from .options import ObserverOptions, QueryOptions, resolve_stale_time, resolve_trigger
 from .state import Action, FetchStatus, Status
-from .subscribable import Subscribable, iterate_latest
 
 if TYPE_CHECKING:
+    from ..client import QueryClient
     from ..clock import TimerHandle
-    from .client import QueryClient
     from .query import Query
 
 DEFAULT_NOTIFY_PROPS = ("data", "error", "status", "fetch_status", "is_stale", "is_placeholder_data")

@@ -5,24 +5,20 @@ Times are in **seconds** (TanStack uses milliseconds). ``INFINITY`` (``math.inf`
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
-from ..errors import ClientError
+from ..core.network import NetworkMode
+from ..core.retry import RetryDelay, RetryOption, is_client_error
 
 if TYPE_CHECKING:
     from .query import Query
 
 INFINITY = math.inf
-
-
-class NetworkMode(enum.Enum):
-    ONLINE = "online"  # fetch only while online; pause otherwise
-    ALWAYS = "always"  # ignore the online state
-    OFFLINE_FIRST = "offline_first"  # first attempt always runs; retries pause while offline
+__all__ = ["INFINITY", "InfiniteOptions", "NetworkMode", "ObserverOptions", "QueryFunctionContext", "QueryOptions",
+           "RetryDelay", "RetryOption", "is_client_error", "resolve_stale_time", "resolve_trigger"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +34,6 @@ class QueryFunctionContext:
 
 QueryFn: TypeAlias = Callable[[QueryFunctionContext], Awaitable[Any]]
 StaleTime: TypeAlias = "float | Callable[[Query], float]"
-RetryOption: TypeAlias = "bool | int | Callable[[int, BaseException], bool]"
-RetryDelay: TypeAlias = "float | Callable[[int, BaseException], float]"
 RefetchInterval: TypeAlias = "float | Literal[False] | Callable[[Any, Query], float | Literal[False]]"
 RefetchTrigger: TypeAlias = "bool | Literal['always'] | Callable[[Query], bool | Literal['always']]"
 
@@ -116,11 +110,6 @@ class _Unset:
 
 _UNSET: Any = _Unset()
 UNSET: Any = _UNSET
-
-
-def is_client_error(error: BaseException) -> bool:
-    """Errors the user marks as not retryable: :class:`ClientError` or ``retryable = False``."""
-    return isinstance(error, ClientError) or getattr(error, "retryable", True) is False
 
 
 def resolve_stale_time(stale_time: StaleTime, query: Query) -> float:

@@ -15,15 +15,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeAlias
 
+from ..core.network import NetworkMode
+from ..core.removable import Removable
+from ..core.retryer import Retryer
 from ..errors import CancelledError, QueryNotFoundError
 from ..keys import QueryKey
 from ..origins import FETCH, LOCAL, Origin
 from ..values import MISSING, replace_equal_deep
 from . import infinite
-from .options import NetworkMode, QueryFunctionContext, QueryOptions, resolve_stale_time
-from .retry import retry_delay, should_retry
+from .options import QueryFunctionContext, QueryOptions, resolve_stale_time
 from .state import (
     Action,
     Cancelled,
@@ -40,17 +43,28 @@ from .state import (
 )
 
 if TYPE_CHECKING:
-    from ..clock import TimerHandle
-    from .client import QueryClient
+    from ..client import QueryClient
+    from ..clock import Clock
+    from ..normalize.shape import EntityKey
     from .observer import QueryObserver
 
+FetchWriter: TypeAlias = "Callable[[Query, Any], None]"
 
-class Query:
+
+def write_plain(query: Query, data: Any) -> None:
+    """The fetch-path writer of a query layer on its own: ``data`` as it came."""
+    query.write_data(data, origin=FETCH)
+
+
+class Query(Removable):
     """Created by :class:`QueryCache.build`; use the client's methods rather than this class."""
 
-    def __init__(self, client: QueryClient, options: QueryOptions, query_hash: str):
+    def __init__(self, client: QueryClient, options: QueryOptions, query_hash: str, *,
+                 fetch_writer: FetchWriter = write_plain):
         self.client = client
+        self._fetch_writer = fetch_writer
         self.options = options
+        self.gc_time = options.gc_time
         self.query_key: QueryKey = options.query_key
         self.query_hash = query_hash
         self.route = client.replica.route(self.query_key)
@@ -58,11 +72,9 @@ class Query:
         self._task: asyncio.Task[Any] | None = None
         self._revert_state: QueryState | None = None
         self._cancel_request: tuple[bool, bool] | None = None
-        self._gc_timer: TimerHandle | None = None
         self._writing = False
         self._destroyed = False
         self._fetch_started_at: float | None = None
-        self._gc_deferred = False
         self.state = self._initial_state()
         self._stop_watch = client.replica.watch(self.route.doc_id, self.route.path, self._on_replica_change)
 
@@ -111,7 +123,16 @@ class Query:
             return
         self.refresh()
 
-    def _on_entities_changed(self, keys: set[tuple[str, str]]) -> None:
+    # What the entity store sees of a query (crdtsync.normalize.referrer.EntityReferrer).
+    @property
+    def normalize_shape(self) -> Any:
+        return self.options.normalize
+
+    @property
+    def current_data(self) -> Any:
+        return self.state.data
+
+    def entities_changed(self, keys: set[EntityKey]) -> None:
         """Referenced entities changed: patch them into the data (or rebuild when needed)."""
         if self._writing or self._destroyed:
             return
@@ -131,11 +152,12 @@ class Query:
 
     def set_data(self, data: Any, *, updated_at: float | None = None, manual: bool = False,
                  origin: Origin = LOCAL) -> Any:
-        """Diff-write ``data`` into the document and record a success. Returns the stored data."""
+        """Diff-write ``data`` into the document and record a success. Returns the stored data.
+        A fetch result (origin FETCH) goes through the injected fetch-path writer."""
         self._writing = True
         try:
             if origin == FETCH:
-                self.client.write_fetched(self, data)
+                self._fetch_writer(self, data)
             else:
                 self.write_data(data, origin=origin)
         finally:
@@ -148,6 +170,7 @@ class Query:
 
     def set_options(self, options: QueryOptions) -> None:
         self.options = options
+        self.gc_time = options.gc_time
 
     def dispatch_reset(self) -> None:
         """Back to "never fetched": initial data written again if configured, else the
@@ -185,7 +208,7 @@ class Query:
     def add_observer(self, observer: QueryObserver) -> None:
         if observer not in self.observers:
             self.observers.append(observer)
-            self._clear_gc()
+            self.clear_gc()
             self.client.query_cache._observer_added(self, observer)
 
     def remove_observer(self, observer: QueryObserver) -> None:
@@ -195,24 +218,12 @@ class Query:
                 self.schedule_gc()
             self.client.query_cache._observer_removed(self, observer)
 
-    def schedule_gc(self) -> None:
-        self._clear_gc()
-        gc_time = self.options.gc_time
-        if math.isinf(gc_time):
-            return
-        try:
-            self._gc_timer = self.client.clock.call_later(max(0.0, gc_time), self._optional_remove)
-            self._gc_deferred = False
-        except RuntimeError:  # no running event loop (a synchronous set_query_data, say)
-            self._gc_deferred = True  # scheduled by the next fetch, or when an observer leaves
+    def gc_clock(self) -> Clock:
+        return self.client.clock
 
-    def _clear_gc(self) -> None:
-        if self._gc_timer is not None:
-            self._gc_timer.cancel()
-            self._gc_timer = None
-
-    def _optional_remove(self) -> None:
-        self._gc_timer = None
+    def optional_remove(self) -> None:
+        """The gc timer fired (see :class:`~crdtsync.core.removable.Removable`); a query that
+        could not schedule it (no event loop) is scheduled by its next fetch."""
         if self.observers:
             return
         if self.is_fetching():
@@ -223,7 +234,7 @@ class Query:
     def destroy(self) -> None:
         """Stop watching the document and drop timers (the document data is kept)."""
         self._destroyed = True
-        self._clear_gc()
+        self.clear_gc()
         self._stop_watch()
         if self.options.normalize is not None:
             self.client.entities.release(self)
@@ -233,7 +244,7 @@ class Query:
     # -- fetching ----------------------------------------------------------------------------
     async def fetch(self, *, cancel_refetch: bool = False, meta: dict[str, Any] | None = None) -> Any:
         """Fetch (or join the fetch in flight) and return the stored data."""
-        if self._gc_deferred and not self.observers:
+        if self.gc_deferred and not self.observers:
             self.schedule_gc()
         if self.is_fetching():
             if cancel_refetch and self.state.has_data:
@@ -286,34 +297,32 @@ class Query:
         online = self.client.online_manager
         mode = self.options.network_mode
         self.dispatch(Fetch(paused=mode is NetworkMode.ONLINE and not online.is_online(), meta=meta))
-        failures = 0
+
+        async def gate(failures: int) -> None:
+            must_wait = mode is NetworkMode.ONLINE or (mode is NetworkMode.OFFLINE_FIRST and failures > 0)
+            if must_wait and not online.is_online():
+                if self.state.fetch_status != "paused":
+                    self.dispatch(Pause())
+                await online.wait_online()
+                self.dispatch(Continue())
+
+        retryer: Retryer[Any] = Retryer(
+            lambda: self._call_query_fn(meta), retry=self.options.retry, retry_delay=self.options.retry_delay,
+            clock=self.client.clock, rng=self.client.random, gate=gate,
+            on_fail=lambda n, err: self.dispatch(Failed(n, err)), passthrough=(CancelledError,))
         try:
-            while True:
-                must_wait = mode is NetworkMode.ONLINE or (mode is NetworkMode.OFFLINE_FIRST and failures > 0)
-                if must_wait and not online.is_online():
-                    if self.state.fetch_status != "paused":
-                        self.dispatch(Pause())
-                    await online.wait_online()
-                    self.dispatch(Continue())
-                try:
-                    data = await self._call_query_fn(meta)
-                except (asyncio.CancelledError, CancelledError):
-                    raise
-                except Exception as err:
-                    failures += 1
-                    if should_retry(self.options.retry, failures, err):
-                        self.dispatch(Failed(failures, err))
-                        await self.client.clock.sleep(
-                            retry_delay(self.options.retry_delay, failures, err, self.client.random)
-                        )
-                        continue
-                    self.dispatch(Error(err, self.client.clock.now()))
-                    raise
-                try:
-                    return self.set_data(data, origin=FETCH)
-                except Exception as err:  # the result cannot be stored (not JSON-like, no entity id)
-                    self.dispatch(Error(err, self.client.clock.now()))
-                    raise
+            try:
+                data = await retryer.run()
+            except (asyncio.CancelledError, CancelledError):
+                raise
+            except Exception as err:
+                self.dispatch(Error(err, self.client.clock.now()))
+                raise
+            try:
+                return self.set_data(data, origin=FETCH)
+            except Exception as err:  # the result cannot be stored (not JSON-like, no entity id)
+                self.dispatch(Error(err, self.client.clock.now()))
+                raise
         except asyncio.CancelledError:
             revert, silent = self._cancel_request or (False, False)
             self.dispatch(Cancelled(revert_state if revert else None))

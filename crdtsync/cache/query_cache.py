@@ -11,6 +11,7 @@ import collections
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..core.subscribable import Subscribable
 from ..keys import hash_key
 from .events import (
     CacheEvent,
@@ -24,12 +25,11 @@ from .events import (
 )
 from .filters import QueryFilters, as_filters, match_query
 from .options import QueryOptions
-from .query import Query
+from .query import FetchWriter, Query, write_plain
 from .state import Action
-from .subscribable import Subscribable
 
 if TYPE_CHECKING:
-    from .client import QueryClient
+    from ..client import QueryClient
     from .observer import QueryObserver
 
 
@@ -39,6 +39,12 @@ class QueryCache(Subscribable[Callable[[CacheEvent], None]]):
         self._queries: dict[str, Query] = {}
         self._log: collections.deque[LogEntry] | None = None
         self._client: QueryClient | None = None
+        self._fetch_writer: FetchWriter = write_plain
+
+    def set_fetch_writer(self, writer: FetchWriter) -> None:
+        """How the queries built from now on write a fetch result (the client injects one that
+        rebases pending optimistic edits; without it, results are written as they came)."""
+        self._fetch_writer = writer
 
     # -- building and finding ----------------------------------------------------------------
     def build(self, client: QueryClient, options: QueryOptions) -> Query:
@@ -46,7 +52,7 @@ class QueryCache(Subscribable[Callable[[CacheEvent], None]]):
         query = self._queries.get(qhash)
         if query is None:
             self._client = client
-            query = Query(client, options, qhash)
+            query = Query(client, options, qhash, fetch_writer=self._fetch_writer)
             self._queries[qhash] = query
             self._emit(QueryAdded(query))
             query.schedule_gc()  # collected after gc_time unless an observer comes (as TanStack)

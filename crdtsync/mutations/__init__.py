@@ -1,12 +1,15 @@
 """Mutations: optimistic edits as CRDT transactions that roll back exactly, rebase under
 fetches, report conflicts, pause offline and survive restarts in a durable outbox.
 
-Start with :class:`~crdtsync.mutations.mixin.MutationsMixin` (its methods are on
-``QueryClient``) and docs/mutations.md.
+Start with the mutation methods of :class:`~crdtsync.client.QueryClient` (``mutate``,
+``set_mutation_defaults``, ``use_outbox``, ...) and docs/mutations.md. The client owns a
+:class:`MutationCache` (mutations, scopes, paused-mutation resume, the outbox bookkeeping) and
+the optimistic :class:`Overlay`; nothing here imports the query layer (``crdtsync.cache``).
 """
 
 from .cache import MutationCache
 from .conflicts import ConflictPolicy, FieldConflict, VersionConflict
+from .env import MutationEnv
 from .events import (
     ConflictDetected,
     MutationAdded,
@@ -16,7 +19,6 @@ from .events import (
     VersionConflictDetected,
 )
 from .filters import MutationFilters
-from .mixin import MutationsMixin
 from .mutation import Mutation
 from .observer import MutationObserver, MutationObserverResult
 from .optimistic import OptimisticTx
@@ -33,6 +35,7 @@ __all__ = [
     "MutationAdded",
     "MutationCache",
     "MutationCacheEvent",
+    "MutationEnv",
     "MutationFilters",
     "MutationFunctionContext",
     "MutationObserver",
@@ -41,7 +44,6 @@ __all__ = [
     "MutationRemoved",
     "MutationState",
     "MutationUpdated",
-    "MutationsMixin",
     "OptimisticTx",
     "Outbox",
     "OutboxRecord",

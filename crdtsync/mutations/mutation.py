@@ -29,8 +29,9 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..cache.options import NetworkMode
-from ..cache.retry import retry_delay, should_retry
+from ..core.network import NetworkMode
+from ..core.removable import Removable
+from ..core.retryer import Retryer
 from ..errors import ConflictError, MutationCancelledError, MutationNotFoundError, OutboxError
 from ..keys import QueryKey
 from .conflicts import default_is_conflict, version_conflict
@@ -53,8 +54,9 @@ from .state import (
 )
 
 if TYPE_CHECKING:
-    from ..clock import TimerHandle
-    from .runtime import MutationRuntime
+    from ..clock import Clock
+    from .cache import MutationCache
+    from .env import MutationEnv
 
 log = logging.getLogger("crdtsync.mutations")
 MutationListener = Callable[["Mutation", MutationAction], None]
@@ -68,13 +70,15 @@ async def call(fn: Callable[..., Any], *args: Any) -> Any:
     return result
 
 
-class Mutation:
+class Mutation(Removable):
     """See the module docs. ``state`` is a frozen :class:`MutationState`."""
 
-    def __init__(self, runtime: MutationRuntime, options: MutationOptions, callbacks: Callbacks,
+    def __init__(self, cache: MutationCache, env: MutationEnv, options: MutationOptions, callbacks: Callbacks,
                  variables: Any, *, mutation_id: int, idempotency_key: str, restored: bool = False):
-        self._rt = runtime
+        self._cache = cache
+        self._env = env
         self.options = options
+        self.gc_time = options.gc_time
         self.callbacks = callbacks
         self.mutation_id = mutation_id
         self.idempotency_key = idempotency_key
@@ -90,7 +94,6 @@ class Mutation:
         self._settled: asyncio.Future[Any] | None = None
         self._prev: Mutation | None = None
         self._optimistic_error: BaseException | None = None
-        self._gc_timer: TimerHandle | None = None
         self.attempts = 0
 
     @property
@@ -109,23 +112,23 @@ class Mutation:
         self.state = reduce(self.state, action)
         if isinstance(action, Pause):
             self._progress.set()
-            self._rt._paused()
-        with self._rt.client.notify_manager.batch():
+            self._cache.mutation_paused()
+        with self._env.notify_manager.batch():
             for listener in list(self.observers):
                 listener(self, action)
-            self._rt.cache._updated(self, action)
+            self._cache.mutation_updated(self, action)
 
     # -- starting ----------------------------------------------------------------------------
     def start(self, bases: Mapping[Leaf, Any] | None = None) -> None:
-        """Apply the optimistic edit now and run the rest in a task (called by the runtime).
+        """Apply the optimistic edit now and run the rest in a task (called by its cache).
         ``bases``: a restored mutation's stored field bases (see ``Overlay.seeding``)."""
         loop = asyncio.get_running_loop()
         self._settled = loop.create_future()
         self._settled.add_done_callback(_retrieve)
-        self._prev = self._rt.cache._join_scope(self)
+        self._prev = self._cache.join_scope(self)
         paused = self._hold = self._hold or self._must_wait_network()
-        self._dispatch(Pending(self.state.variables, paused, self._rt.client.clock.now()))
-        with self._rt.overlay.seeding(bases):
+        self._dispatch(Pending(self.state.variables, paused, self._env.clock.now()))
+        with self._env.overlay.seeding(bases):
             self._apply_optimistic(self.state.variables, replay=self.restored)
         self._task = loop.create_task(self._run())
 
@@ -136,18 +139,13 @@ class Mutation:
         fn = self.options.optimistic
         if fn is None:
             return
-        cache = self._rt.client.query_cache
-
-        def is_normalized(key: Any) -> bool:
-            query = cache.find(key)
-            return query is not None and query.options.normalize is not None
-
-        tx = OptimisticTx(self._rt.overlay, self._rt.client.replica, self.mutation_id, is_normalized)
+        env = self._env
+        tx = OptimisticTx(env.overlay, env.replica, self.mutation_id, env.is_normalized)
         try:
-            with self._rt.client.notify_manager.batch():
+            with env.notify_manager.batch():
                 fn(tx, variables)
         except Exception as exc:
-            self._rt.overlay.rollback(self.mutation_id)
+            env.overlay.rollback(self.mutation_id)
             if replay:
                 log.warning("mutation %s (%s): replaying its optimistic edit failed; it runs without it",
                             self.mutation_id, self.idempotency_key, exc_info=True)
@@ -155,7 +153,7 @@ class Mutation:
                 self._optimistic_error = exc
 
     def _must_wait_network(self) -> bool:
-        return self.options.network_mode is NetworkMode.ONLINE and not self._rt.client.online_manager.is_online()
+        return self.options.network_mode is NetworkMode.ONLINE and not self._env.online_manager.is_online()
 
     # -- control -----------------------------------------------------------------------------
     def resume(self) -> None:
@@ -172,6 +170,15 @@ class Mutation:
         if self._task is not None and not self._task.done():
             self._cancelled = True
             self._task.cancel()
+
+    @property
+    def previous(self) -> Mutation | None:
+        """The nearest earlier mutation of its scope it still waits for (None: none)."""
+        return self._prev
+
+    def running_task(self) -> asyncio.Task[None] | None:
+        """The task running the mutation, while it runs."""
+        return self._task if self._task is not None and not self._task.done() else None
 
     async def result(self) -> Any:
         """Wait for the mutation to settle; return its data or raise its error."""
@@ -209,7 +216,7 @@ class Mutation:
             finally:
                 self._mutated.set()
         except asyncio.CancelledError:
-            if self._rt.closing:  # shutting down: stay unsettled, the outbox row survives
+            if self._cache.closing:  # shutting down: stay unsettled, the outbox row survives
                 if self._settled is not None and not self._settled.done():
                     self._settled.cancel()
                 return
@@ -253,33 +260,36 @@ class Mutation:
 
     async def _attempts(self) -> Any:
         opts = self.options
-        fn = opts.mutation_fn
         is_conflict = opts.is_conflict or default_is_conflict
-        failures = conflicts = 0
-        while True:
-            await self._wait_network()
+        conflicts = 0
+
+        async def attempt() -> Any:
+            fn = opts.mutation_fn
             if fn is None:
                 raise MutationNotFoundError(f"no mutation_fn for mutation key {self.mutation_key!r}")
             self.attempts += 1
-            ctx = MutationFunctionContext(self._rt.client, self.mutation_id, self.idempotency_key,
+            ctx = MutationFunctionContext(self._env.client, self.mutation_id, self.idempotency_key,
                                           self.mutation_key, opts.meta, self.attempts, lambda: self._cancelled)
-            try:
-                return await fn(self.state.variables, ctx)
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:
-                if is_conflict(err):
-                    conflicts += 1
-                    await self._resolve(err, conflicts)
-                    self._dispatch(Failed(failures + conflicts, err))
-                    continue
-                failures += 1
-                if should_retry(opts.retry, failures, err):
-                    self._dispatch(Failed(failures, err))
-                    await self._rt.client.clock.sleep(retry_delay(opts.retry_delay, failures, err,
-                                                                  self._rt.client.random))
-                    continue
-                raise
+            return await fn(self.state.variables, ctx)
+
+        async def on_conflict(err: Exception, failures: int) -> bool:
+            """A version conflict is resolved (new variables) and tried again, not retried."""
+            nonlocal conflicts
+            if not is_conflict(err):
+                return False
+            conflicts += 1
+            await self._resolve(err, conflicts)
+            self._dispatch(Failed(failures + conflicts, err))
+            return True
+
+        async def gate(failures: int) -> None:
+            await self._wait_network()
+
+        retryer: Retryer[Any] = Retryer(
+            attempt, retry=opts.retry, retry_delay=opts.retry_delay, clock=self._env.clock,
+            rng=self._env.rng, gate=gate, on_fail=lambda n, err: self._dispatch(Failed(n, err)),
+            intercept=on_conflict, passthrough=(MutationNotFoundError,))
+        return await retryer.run()
 
     async def _resolve(self, err: Exception, attempt: int) -> None:
         opts = self.options
@@ -287,22 +297,22 @@ class Mutation:
         resolved: Any = None
         if opts.resolve_conflict is not None and attempt <= opts.max_conflict_retries:
             resolved = await call(opts.resolve_conflict, vc)
-        self._rt.cache._emit(VersionConflictDetected(self, vc, resolved))
+        self._cache.emit(VersionConflictDetected(self, vc, resolved))
         if resolved is None:
             raise ConflictError(f"version conflict not resolved for mutation {self.mutation_id}: {err}") from err
         self._dispatch(Resolved(resolved))
-        self._rt.persist_variables(self, resolved)
+        self._cache.book.persist_variables(self, resolved)
         if opts.optimistic is not None:
-            with self._rt.overlay.replacing(self.mutation_id):
+            with self._env.overlay.replacing(self.mutation_id):
                 self._apply_optimistic(resolved)
-            self._rt.persist_bases(self)  # the new edit may own other fields
+            self._cache.book.persist_bases(self)  # the new edit may own other fields
             if self._optimistic_error is not None:
                 raise self._optimistic_error
 
     async def _succeed(self, data: Any) -> None:
         # This value is now the base under later edits: settle() stores it with them (outbox).
-        self._rt.overlay.settle(self.mutation_id)
-        self._rt.forget(self)
+        self._env.overlay.settle(self.mutation_id)
+        self._cache.book.forget(self)
         st = self.state
         for cb in self.callbacks.on_success:
             await self._safe(cb, data, st.variables, st.context)
@@ -312,9 +322,9 @@ class Mutation:
         self._finish(data, None)
 
     async def _fail(self, error: BaseException) -> None:
-        self._rt.overlay.rollback(self.mutation_id)
+        self._env.overlay.rollback(self.mutation_id)
         if not isinstance(error, (MutationNotFoundError, OutboxError)):
-            self._rt.forget(self)  # a restored mutation nobody can run stays in the outbox
+            self._cache.book.forget(self)  # a restored mutation nobody can run stays in the outbox
         st = self.state
         for error_cb in self.callbacks.on_error:
             await self._safe(error_cb, error, st.variables, st.context)
@@ -333,8 +343,7 @@ class Mutation:
                 self._settled.set_result(data)
             else:
                 self._settled.set_exception(error)
-        self._rt.cache._settled(self)
-        self._rt.settled_key(self.idempotency_key)
+        self._cache.mutation_settled(self)
 
     async def _safe(self, cb: Callable[..., Any], *args: Any) -> None:
         try:
@@ -343,20 +352,19 @@ class Mutation:
             log.exception("mutation %s: a lifecycle callback raised", self.mutation_id)
 
     # -- gc ----------------------------------------------------------------------------------
+    def gc_clock(self) -> Clock:
+        return self._env.clock
+
     def schedule_gc(self) -> None:
-        self.clear_gc()
+        """Start the gc timer of a settled mutation nobody observes (else only stop it)."""
         if self.state.is_settled and not self.observers:
-            self._gc_timer = self._rt.client.clock.call_later(self.options.gc_time, self._gc)
+            super().schedule_gc()
+        else:
+            self.clear_gc()
 
-    def clear_gc(self) -> None:
-        if self._gc_timer is not None:
-            self._gc_timer.cancel()
-            self._gc_timer = None
-
-    def _gc(self) -> None:
-        self._gc_timer = None
+    def optional_remove(self) -> None:
         if not self.observers and self.state.is_settled:
-            self._rt.cache.remove(self)
+            self._cache.remove(self)
 
 
 def first_unsettled(m: Mutation | None) -> Mutation | None:

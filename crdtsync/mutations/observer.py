@@ -18,12 +18,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..cache.subscribable import Subscribable, iterate_latest
+from ..core.subscribable import Subscribable, iterate_latest
 from .options import Callbacks, OnError, OnSettled, OnSuccess
 from .state import MutationAction, MutationState, MutationStatus, StatusFlags
 
 if TYPE_CHECKING:
-    from ..cache.client import QueryClient
+    from ..client import QueryClient
     from .mutation import Mutation
 
 
@@ -74,7 +74,7 @@ class MutationObserver(Subscribable[Listener]):
         extra = Callbacks(on_success=self._only_current(on_success, holder),
                           on_error=self._only_current(on_error, holder),
                           on_settled=self._only_current(on_settled, holder))
-        mutation = self.client.mutations.build(variables, dict(self.options), extra=extra)
+        mutation = self.client.build_mutation(variables, dict(self.options), extra=extra)
         holder[0] = self.mutation = mutation
         mutation.observers.append(self._on_mutation)
         mutation.clear_gc()

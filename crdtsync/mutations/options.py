@@ -17,13 +17,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from ..cache.options import NetworkMode, RetryDelay, RetryOption
+from ..core.network import NetworkMode
+from ..core.retry import RetryDelay, RetryOption
 from ..keys import QueryKey
 from .conflicts import ConflictPolicy, Resolver
 from .optimistic import OptimisticFn
 
 if TYPE_CHECKING:
-    from ..cache.client import QueryClient
+    from ..client import QueryClient
 
 
 @dataclass(frozen=True, slots=True)

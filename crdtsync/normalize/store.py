@@ -1,11 +1,12 @@
 """EntityStore: entities stored once, referenced by queries, versioned, garbage-collected.
 
-Every :class:`~crdtsync.cache.client.QueryClient` has one, as ``client.entities``. A query
+Every :class:`~crdtsync.client.QueryClient` has one, as ``client.entities``. A query
 with a ``normalize`` shape writes its result through it: each entity goes to its entity
 document (``entity_type.doc_id(id)``, path ``(id,)``) and the query's own slot keeps only ids.
 Reading denormalizes.
 
-Change routing: the store keeps one index, entity -> the queries that reference it, fed by
+Change routing: the store keeps one index, entity -> the queries that reference it
+(``store.references``, a :class:`~crdtsync.normalize.references.ReferenceIndex`), fed by
 ``Replica.on_change`` (which reports the changed paths of every transaction before any
 watcher runs). An edit to one entity (local, fetched or remote) therefore reaches exactly the
 queries that reference it, and each of them patches the entity into its previous result
@@ -17,7 +18,8 @@ Loading fast (see docs/normalization.md, "Large datasets"): what a write accepte
 *as written*, the very objects the query function returned, when they read back exactly
 (``encode_checked`` returns them unchanged). The first ``on_change`` reported for a document
 after the store's own write batch is that write (``_own``); any later change invalidates as
-usual. The ids a fetch just wrote serve the query's next read (``_fresh_slots``) unless its
+usual (``store.entity_cache``, an :class:`~crdtsync.normalize.entity_cache.EntityCache`).
+The ids a fetch just wrote serve the query's next read (``_fresh_slots``) unless its
 document changed since. Results are therefore shared with the caller: read-only, as in
 TanStack Query.
 
@@ -27,33 +29,38 @@ from a fetch that started before a local edit of it does not undo the edit). Wit
 rule is by fetch start: a response to a fetch that *started* before the fetch that last wrote
 the entity, or before the last local edit of it, does not overwrite it (a slow, older request
 never clobbers a newer answer or a newer edit). "Before" is a logical clock of this process
-(:meth:`EntityStore.tick`). Local edits (``update``) always apply.
+(:meth:`EntityStore.tick`). Local edits (``update``) always apply. The rule is
+:class:`~crdtsync.normalize.freshness.Freshness` (``store.freshness``).
 
 Garbage collection: when no query in the cache references any entity of a document for the
 entity type's ``gc_time``, the document is unloaded from memory (its peers and stores keep it).
 With ``partition="entity"`` that is exactly "unreferenced entities are collected"; with one
-document per type, the document goes when none of its entities is referenced.
+document per type, the document goes when none of its entities is referenced. The counts and
+timers are :class:`~crdtsync.normalize.doc_gc.DocCollector` (``store.collector``).
+
+Queries are seen through :class:`~crdtsync.normalize.referrer.EntityReferrer`.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidValueError
 from ..origins import LOCAL, Origin
-from ..values import MISSING, decode, encode_checked
-from .entity import EntityType, is_newer_or_same
+from ..values import MISSING, encode_checked
+from .doc_gc import DocCollector
+from .entity import EntityType
+from .entity_cache import EntityCache
+from .freshness import Freshness
+from .references import ReferenceIndex
+from .referrer import EntityReferrer
 from .shape import EntityKey, Found, Refs, check_shape, denormalize, normalize, patch, paths_of
 
 if TYPE_CHECKING:
-    from ..cache.query import Query
-    from ..clock import TimerHandle
     from ..replica import Replica
 
-_MISS = object()
-_BULK_AFTER = 256  # cache misses in one document during one read before reading it whole
 _MANY_KEYS = 16  # changed entities of one list in one patch above which its ids are indexed
 
 
@@ -62,18 +69,10 @@ class EntityStore:
         self.replica = replica
         self.clock = clock
         self._types: dict[str, EntityType] = {}
-        self._written_at: dict[str, dict[str, float]] = {}  # type name -> entity id -> logical time
-        # Decoded entities (None: not stored), by document then entity id: no key tuple per entity.
-        self._cache: dict[str, dict[str, Any]] = {}
-        self._entity_docs: set[str] = set()
-        self._queries: dict[str, Query] = {}
-        self._refs: dict[str, Refs] = {}
-        # Which queries reference each entity: a query hash, or a set of them (rarely needed).
-        self._referrers: dict[str, dict[str, str | set[str]]] = {}
-        self._doc_refcount: dict[str, int] = {}
-        self._doc_gc_time: dict[str, float] = {}
-        self._gc_timers: dict[str, TimerHandle] = {}
-        self._ref_listeners: list[Callable[[str, bool], None]] = []
+        self.entity_cache = EntityCache(replica)  # decoded entities, read through
+        self._read_entity = self.entity_cache.read
+        self.collector = DocCollector(clock, replica.unload)  # entity documents' refcounts and gc
+        self.references = ReferenceIndex(self.collector, self.entity_cache.entity_docs.add)  # entity -> its queries
         # Entities this store is writing (document -> (id -> value, id -> encoded value of those
         # that do not read back as they are)): the first change reported for such a document after
         # the write is the write itself, so each exact value is cached as written.
@@ -86,7 +85,7 @@ class EntityStore:
         # While capturing(): every entity a write accepted, by document then id (see capturing).
         self._captured: dict[str, dict[str, Any]] | None = None
         self.skipped_stale = 0  # entity writes ignored by the monotonic-read rule
-        self._ticks = 0  # a logical clock ordering fetch starts and local edits in this process
+        self.freshness = Freshness()  # the monotonic-read rule and its logical clock
         replica.on_change(self._on_change)
         replica.on_unload(self._on_unload)
 
@@ -109,8 +108,7 @@ class EntityStore:
     def tick(self) -> float:
         """A logical time: call when a fetch starts (its ``started_at``) or a local edit is made.
         Strictly increasing, so "started before" is exact even on a clock that does not move."""
-        self._ticks += 1
-        return float(self._ticks)
+        return self.freshness.tick()
 
     @contextlib.contextmanager
     def capturing(self) -> Iterator[Callable[[str, tuple[str, ...]], Any]]:
@@ -138,37 +136,6 @@ class EntityStore:
         """The stored entity (relations as ids), or None."""
         return self._read_entity(entity_type, str(eid))
 
-    def _read_entity(self, t: EntityType, eid: str, misses: dict[str, int] | None = None) -> Any:
-        doc_id = t.doc_id(eid)
-        in_batch = self.replica.in_batch
-        cache = self._cache.get(doc_id)
-        if not in_batch and cache is not None:
-            hit = cache.get(eid, _MISS)
-            if hit is not _MISS:
-                return hit
-        if not self.replica.has_doc(doc_id):
-            return None
-        self._entity_docs.add(doc_id)
-        if misses is not None and not in_batch:
-            n = misses[doc_id] = misses.get(doc_id, 0) + 1
-            if n == _BULK_AFTER:
-                cache = self._load_doc(doc_id)
-                if eid in cache:
-                    return cache[eid]
-        value = self.replica.read_path(doc_id, (eid,))
-        value = None if value is MISSING else value
-        if not in_batch:
-            self._cache.setdefault(doc_id, {})[eid] = value
-        return value
-
-    def _load_doc(self, doc_id: str) -> dict[str, Any]:
-        """Decode a whole entity document in one pass and cache every entity in it."""
-        cache = self._cache.setdefault(doc_id, {})
-        root = self.replica.raw(doc_id, ())
-        if root is not MISSING:
-            cache.update(decode(root))
-        return cache
-
     def _slot_changed(self, doc_id: str) -> None:
         arm = self._own_slot
         if arm is not None and arm[0] == doc_id:  # this store's own write of a query's ids
@@ -182,51 +149,17 @@ class EntityStore:
         if self._fresh_slots or self._own_slot is not None:
             self._slot_changed(doc_id)
         own = self._own.pop(doc_id, None) if self._own is not None else None
-        if doc_id not in self._entity_docs:
+        if doc_id not in self.entity_cache.entity_docs:
             return
-        cache = self._cache.get(doc_id)
-        referrers = self._referrers.get(doc_id)
-        changed: Any
-        if all(path for path in paths):
-            changed = [path[0] if type(path[0]) is str else str(path[0]) for path in paths]
-        else:
-            changed = set(cache or ()) | set(referrers or ()) | set(own[0] if own else ())
-            changed.update(str(path[0]) for path in paths if path)
-        if own:
-            # This store's own write: cache each entity as written (``own`` holds only those that
-            # read back exactly so, the same types all the way down), sparing a read-back.
-            if cache is None:
-                cache = self._cache.setdefault(doc_id, {})
-            written, inexact = own
-            for eid in changed:
-                value = written.get(eid, _MISS)
-                if value is _MISS or (inexact and eid in inexact):
-                    cache.pop(eid, None)
-                else:
-                    cache[eid] = value
-        elif cache is not None:
-            for eid in changed:
-                cache.pop(eid, None)
-        if not referrers:
-            return
-        affected: dict[str, set[EntityKey]] = {}
-        for eid in changed:
-            holders = referrers.get(eid)
-            if holders is None:
-                continue
-            for qhash in (holders,) if isinstance(holders, str) else holders:
-                affected.setdefault(qhash, set()).add((doc_id, eid))
-        for qhash, keys in affected.items():
-            query = self._queries.get(qhash)
-            if query is not None:
-                query._on_entities_changed(keys)
+        referrers = self.references.holders(doc_id)
+        changed = self.entity_cache.apply_change(doc_id, paths, own, referrers)
+        if referrers:
+            self.references.notify(doc_id, referrers, changed)
 
     def _on_unload(self, doc_id: str) -> None:
         if self._fresh_slots:
             self._slot_changed(doc_id)
-        if doc_id in self._entity_docs:
-            self._entity_docs.discard(doc_id)
-            self._cache.pop(doc_id, None)
+        self.entity_cache.unload(doc_id)
 
     # -- writing entities --------------------------------------------------------------------
     def write(self, entity_type: EntityType, obj: Mapping[str, Any], *, origin: Origin = LOCAL,
@@ -247,35 +180,9 @@ class EntityStore:
         if current is None:
             raise KeyError(f"no {entity_type.name} {sid!r} is stored")
         new = {**current, **changes}
-        self._written_at.setdefault(entity_type.name, {})[sid] = self.tick()
+        self.freshness.local_edit(entity_type, sid)
         self.replica.write_path(entity_type.doc_id(sid), (sid,), new, depth=entity_type.depth, origin=origin)
         return new
-
-    def _accept(self, t: EntityType, eid: str, ent: dict[str, Any], started_at: float | None,
-                fresh: bool) -> bool:
-        """The monotonic-read rule (see the module docs). ``fresh``: the entity's document is
-        not loaded, so nothing is stored to compare with."""
-        if t.version is not None:
-            current = None if fresh else self._read_entity(t, eid)
-            if isinstance(current, dict):
-                incoming, stored = t.version_of(ent), t.version_of(current)
-                if not is_newer_or_same(incoming, stored):
-                    return False
-                last = self._written_at.get(t.name, {}).get(eid)
-                if incoming == stored and started_at is not None and last is not None and started_at < last:
-                    return False  # the same version, fetched before a local edit: keep the edit
-            if started_at is None:
-                self._written_at.setdefault(t.name, {})[eid] = self.tick()
-            return True
-        written = self._written_at.setdefault(t.name, {})
-        if started_at is None:  # a local write: a fetch already in flight must not undo it
-            written[eid] = self.tick()
-            return True
-        last = written.get(eid)
-        if last is not None and started_at < last:
-            return False
-        written[eid] = started_at
-        return True
 
     def _write_entities(self, found: Found, origin: Origin,
                         started_at: float | None, slot: tuple[Sequence[Any], Any] | None = None,
@@ -289,6 +196,7 @@ class EntityStore:
         inexact: dict[str, dict[str, Any]] = {}
         fresh: dict[str, bool] = {}  # document -> not loaded (nothing stored to compare with)
         has_doc = self.replica.has_doc
+        accept, read = self.freshness.accept, self._read_entity
         run_type: EntityType | None = None  # entities of one type in one document come in runs:
         group: dict[str, dict[str, Any]] = {}  # what the last one resolved is reused for the next
         odd: dict[str, Any] = {}
@@ -306,7 +214,7 @@ class EntityStore:
                 group = groups.setdefault(key, {})
                 odd = inexact.setdefault(doc_id, {})
                 run_type = t if t.fixed_doc is not None else None  # a per-id document: resolve each time
-            if check and not self._accept(t, eid, ent, started_at, fresh[key[0]]):
+            if check and not accept(t, eid, ent, started_at, fresh[key[0]], read):
                 self.skipped_stale += 1
                 continue
             group[eid] = ent
@@ -315,7 +223,7 @@ class EntityStore:
             elif odd:
                 odd.pop(eid, None)  # the same entity twice in one response: the last is written
         for doc_id, _depth in groups:
-            self._entity_docs.add(doc_id)
+            self.entity_cache.entity_docs.add(doc_id)
         if self._captured is not None:
             for (doc_id, _depth), items in groups.items():
                 self._captured.setdefault(doc_id, {}).update(items)
@@ -341,20 +249,20 @@ class EntityStore:
         return changed
 
     # -- queries -----------------------------------------------------------------------------
-    def write_query(self, query: Query, data: Any, *, origin: Origin, started_at: float | None = None) -> None:
+    def write_query(self, query: EntityReferrer, data: Any, *, origin: Origin, started_at: float | None = None) -> None:
         """Write a normalized query's result: entities to their documents, ids to the slot."""
         found = Found()
-        stored = normalize(data, query.options.normalize, found)
+        stored = normalize(data, query.normalize_shape, found)
         self._write_entities(found, origin, started_at, slot=(query.query_key, stored), query_hash=query.query_hash)
 
-    def read_query(self, query: Query) -> Any:
+    def read_query(self, query: EntityReferrer) -> Any:
         """The denormalized data of ``query`` (MISSING when it has none); refreshes the index
         of the entities it references and where they sit."""
         in_batch = self.replica.in_batch
         fresh = self._fresh_slots.pop(query.query_hash, None)
         stored = fresh[1] if fresh is not None and not in_batch else self.replica.read(query.query_key)
         if stored is MISSING:
-            self._set_refs(query, None)
+            self.references.set(query, None)
             return MISSING
         refs = Refs()
         misses: dict[str, int] = {}
@@ -363,15 +271,16 @@ class EntityStore:
             return self._read_entity(t, eid, misses)
 
         # Lists of one document's entities look the cache up directly (no call per entity).
-        value = denormalize(stored, query.options.normalize, read, refs, caches=None if in_batch else self._cache)
-        self._set_refs(query, refs)
+        caches = None if in_batch else self.entity_cache.docs
+        value = denormalize(stored, query.normalize_shape, read, refs, caches=caches)
+        self.references.set(query, refs)
         return value
 
-    def patched(self, query: Query, keys: set[EntityKey]) -> Any:
+    def patched(self, query: EntityReferrer, keys: set[EntityKey]) -> Any:
         """The query's previous result with the changed entities patched in, or MISSING when
         it must be rebuilt (an entity went away, or has relations)."""
-        refs = self._refs.get(query.query_hash)
-        data = query.state.data
+        refs = self.references.refs_of(query.query_hash)
+        data = query.current_data
         if refs is None or data is MISSING:
             return MISSING
         changes: list[tuple[tuple[Any, ...], Any]] = []
@@ -434,101 +343,17 @@ class EntityStore:
                 out.append(ent)
         return out
 
-    def release(self, query: Query) -> None:
+    def release(self, query: EntityReferrer) -> None:
         """Forget a query's references (it left the cache)."""
-        self._set_refs(query, None)
-        self._queries.pop(query.query_hash, None)
+        self.references.release(query)
         self._fresh_slots.pop(query.query_hash, None)
 
-    def _set_refs(self, query: Query, refs: Refs | None) -> None:
-        qhash = query.query_hash
-        old = self._refs.get(qhash)
-        if refs is None:
-            self._refs.pop(qhash, None)
-        else:
-            self._refs[qhash] = refs
-            self._queries[qhash] = query
-        if old is not None and refs is not None and old.same_keys(refs):
-            refs.drop_keysets()
-            return
-        new = refs.by_doc() if refs is not None else {}
-        old_by = old.by_doc() if old is not None else {}
-        referrers = self._referrers
-        for doc_id in [*new, *(d for d in old_by if d not in new)]:
-            now, before = new.get(doc_id), old_by.get(doc_id)
-            per = referrers.get(doc_id)
-            if now and not before:
-                self._entity_docs.add(doc_id)  # watch it even before it exists (a peer may create it)
-                self._doc_gc_time.setdefault(doc_id, next(iter(now.values())).gc_time)
-            if now and not before and per is None:
-                # Nobody referenced this document: the map built for the diff becomes its index.
-                for eid in now:
-                    now[eid] = qhash  # type: ignore[assignment]
-                referrers[doc_id] = cast("dict[str, str | set[str]]", now)
-                self._incref(doc_id, len(now))
-                continue
-            added = (now.keys() - before.keys() if before else now.keys()) if now else ()
-            gone = (before.keys() - now.keys() if now else before.keys()) if before else ()
-            if added:
-                if per is None:
-                    per = referrers[doc_id] = {}
-                for eid in added:
-                    holders = per.get(eid)
-                    if holders is None:
-                        per[eid] = qhash  # one referrer (the common case) is kept without a set
-                    elif isinstance(holders, set):
-                        holders.add(qhash)
-                    elif holders != qhash:
-                        per[eid] = {holders, qhash}
-                self._incref(doc_id, len(added))
-            if gone:
-                for eid in gone:
-                    holders = per.get(eid) if per is not None else None
-                    if holders == qhash:
-                        del per[eid]  # type: ignore[union-attr]
-                    elif isinstance(holders, set):
-                        holders.discard(qhash)
-                        if len(holders) == 1:
-                            per[eid] = next(iter(holders))  # type: ignore[index]
-                if per is not None and not per:
-                    del referrers[doc_id]
-                self._decref(doc_id, self._doc_gc_time.get(doc_id, 300.0), len(gone))
-
-    # -- garbage collection ------------------------------------------------------------------
+    # -- garbage collection (DocCollector) ---------------------------------------------------
     def on_reference(self, callback: Callable[[str, bool], None]) -> Callable[[], None]:
         """Call ``callback(doc_id, True)`` when an entity document gains its first query
         reference and ``callback(doc_id, False)`` when it is collected (for sync bindings)."""
-        self._ref_listeners.append(callback)
-        return lambda: self._ref_listeners.remove(callback) if callback in self._ref_listeners else None
-
-    def _incref(self, doc_id: str, count: int = 1) -> None:
-        before = self._doc_refcount.get(doc_id, 0)
-        self._doc_refcount[doc_id] = before + count
-        timer = self._gc_timers.pop(doc_id, None)
-        if timer is not None:
-            timer.cancel()
-        if before == 0:  # listeners are idempotent: a re-reference during the gc window tells them too
-            for cb in list(self._ref_listeners):
-                cb(doc_id, True)
-
-    def _decref(self, doc_id: str, gc_time: float, count: int = 1) -> None:
-        n = self._doc_refcount.get(doc_id, 0) - count
-        if n > 0:
-            self._doc_refcount[doc_id] = n
-            return
-        self._doc_refcount.pop(doc_id, None)
-        if doc_id in self._gc_timers or gc_time == float("inf"):
-            return
-        self._gc_timers[doc_id] = self.clock.call_later(gc_time, lambda: self._collect(doc_id))
-
-    def _collect(self, doc_id: str) -> None:
-        self._gc_timers.pop(doc_id, None)
-        if self._doc_refcount.get(doc_id, 0) == 0:
-            for cb in list(self._ref_listeners):
-                cb(doc_id, False)
-            self.replica.unload(doc_id)
-            self._doc_gc_time.pop(doc_id, None)
+        return self.collector.on_reference(callback)
 
     def referenced_docs(self) -> dict[str, int]:
         """Entity documents and how many entity references each has (for tests and tools)."""
-        return dict(self._doc_refcount)
+        return self.collector.referenced_docs()

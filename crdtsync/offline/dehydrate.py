@@ -48,8 +48,8 @@ from ..origins import Origin, OriginKind
 from . import meta as meta_mod
 
 if TYPE_CHECKING:
-    from ..cache.client import QueryClient
     from ..cache.query import Query
+    from ..client import QueryClient
     from ..mutations.mutation import Mutation
 
 MAGIC = "crdtsync-dehydrated"
@@ -112,7 +112,7 @@ def dehydrate(
                 assert m.mutation_key is not None
                 mutations.append([m.idempotency_key, list(m.mutation_key), m.scope, m.state.variables,
                                   m.state.submitted_at,
-                                  encode_bases(client.mutations.overlay.bases_of(m.mutation_id))])
+                                  encode_bases(client.overlay.bases_of(m.mutation_id))])
     try:
         return bytes(msgpack.packb([MAGIC, VERSION, docs, meta_mod.pack(metas), mutations], use_bin_type=True))
     except (TypeError, ValueError, OverflowError) as exc:
@@ -172,16 +172,15 @@ def hydrate(client: QueryClient, data: bytes | DehydratedState) -> HydrateReport
         restored = meta_mod.restore(client, state.queries, only_newer=True)
     added = skipped = 0
     if state.mutations:
-        runtime = client.mutations
         for pm in state.mutations:
             # held (cache or outbox) or recently settled here: never sent twice
-            if runtime.is_known(pm.idempotency_key):
+            if client.mutation_cache.is_known(pm.idempotency_key):
                 skipped += 1
                 continue
             opts: dict[str, Any] = {"mutation_key": pm.mutation_key}
             if pm.scope is not None:
                 opts["scope"] = pm.scope
-            runtime.build(pm.variables, opts, restored_key=pm.idempotency_key, store_restored=True,
-                          bases=pm.bases)
+            client.build_mutation(pm.variables, opts, restored_key=pm.idempotency_key, store_restored=True,
+                                  bases=pm.bases)
             added += 1
     return HydrateReport(len(state.docs), len(restored), added, skipped)

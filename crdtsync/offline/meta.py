@@ -29,8 +29,8 @@ from ..keys import QueryKey, hash_key, normalize_key
 from ..values import MISSING
 
 if TYPE_CHECKING:
-    from ..cache.client import QueryClient
     from ..cache.query import Query
+    from ..client import QueryClient
 
 _STATUSES = ("pending", "error", "success")
 

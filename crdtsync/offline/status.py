@@ -40,7 +40,7 @@ from ..clock import Clock, TimerHandle
 from .channel import ChannelStatus, LocalChannel
 
 if TYPE_CHECKING:
-    from ..cache.client import QueryClient
+    from ..client import QueryClient
 
 
 class Connectivity(enum.Enum):

@@ -31,6 +31,16 @@ from pycrdt import Array, Doc, Map, Subscription, merge_updates
 
 from ..errors import FrameError, RoutingError
 from ..origins import LOCAL, REMOTE, Origin
+from ..pycrdt_internals import (
+    array_set,
+    can_commit,
+    commit_point,
+    in_commit_point,
+    insert_raw,
+    observe_deep_raw,
+    open_txn,
+    raw,
+)
 from ..values import (
     MISSING,
     PLAIN_SCALARS,
@@ -42,7 +52,6 @@ from ..values import (
     strict_equal,
 )
 from .routing import Route, Router
-from .txn import can_commit, commit_point, in_commit_point
 
 ROOT_NAME = "root"
 log = logging.getLogger("crdtsync.replica")
@@ -66,7 +75,7 @@ class _DocState:
     doc: Doc[Any]
     root: Map[Any]
     subs: list[Subscription] = field(default_factory=list)
-    deep_sub: Any = None
+    deep_sub: Callable[[], None] | None = None  # ends the raw deep subscription
     by_first: dict[str, dict[_Watch, None]] = field(default_factory=dict)  # ordered sets
     whole: dict[_Watch, None] = field(default_factory=dict)
 
@@ -132,7 +141,7 @@ class Replica:
             # value into Python objects before calling back (1.8 s for a 100,000-key write here),
             # and the paths are all crdtsync needs. Writes made through this class even record
             # their paths themselves, so their events are not read at all.
-            st.deep_sub = root.integrated.observe_deep(self._deep_observer(doc_id))
+            st.deep_sub = observe_deep_raw(root, self._deep_observer(doc_id))
             st.subs.append(doc.observe(self._txn_observer(doc_id)))
             self._docs[doc_id] = st
             for cb in list(self._doc_listeners):
@@ -250,12 +259,12 @@ class Replica:
         own: list[tuple[Any, ...]] = []
         with self._transaction(doc_id, origin) as st:
             root = st.root
-            txn: Any = st.doc._txn
-            if len(root) == 0 and depth in (0, 1) and txn is not None and txn._txn is not None:
+            tx = open_txn(st.doc)
+            if len(root) == 0 and depth in (0, 1) and tx is not None:
                 # A fresh document of plain values, or of maps of plain values ("fields"): no
                 # diffing, straight into yrs (pycrdt's wrappers cost more than the insert here).
-                raw, tx = root.integrated, txn._txn
-                insert = raw.insert
+                yroot = raw(root)
+                insert = yroot.insert
                 if depth == 0:
                     for k, v in items.items():
                         insert(tx, k, encode_checked(v) if encoded is None else encoded.get(k, v))
@@ -263,7 +272,7 @@ class Replica:
                     for k, v in items.items():
                         enc = encode_checked(v) if encoded is None else encoded.get(k, v)
                         if type(enc) is dict:
-                            sub = raw.insert_map_prelim(tx, k)
+                            sub = yroot.insert_map_prelim(tx, k)
                             for fk, fv in enc.items():
                                 sub.insert(tx, fk, fv)
                         else:
@@ -509,7 +518,7 @@ class Replica:
         st.subs.clear()
         if st.deep_sub is not None:
             with contextlib.suppress(Exception):
-                st.deep_sub.drop()
+                st.deep_sub()
             st.deep_sub = None
 
     @property
@@ -589,12 +598,13 @@ def _insert_many(arr: Array[Any], index: int, values: Sequence[Any], depth: int 
     # appending after n of them walks n blocks; in reverse they stay linear.
     if len(values) > _CHUNK and can_commit(doc) and (
             not deeper or scalars_only(values) or not any(isinstance(v, (Mapping, list, tuple)) for v in values)):
-        raw = arr.integrated
-        txn: Any = doc._txn
+        yarr = raw(arr)
+        tx = open_txn(doc)
         for i, v in enumerate(values):
-            raw.insert(txn._txn, index + i, v if type(v) in PLAIN_SCALARS else encode_checked(v))
+            yarr.insert(tx, index + i, v if type(v) in PLAIN_SCALARS else encode_checked(v))
             if i % _CHUNK == _CHUNK - 1:
                 commit_point(doc)
+                tx = open_txn(doc)  # the commit point opened a new one
         return
     for v in reversed(values):
         _insert_one(arr, index, v, depth)
@@ -604,10 +614,10 @@ def _insert_one(arr: Array[Any], index: int, value: Any, depth: int | None) -> N
     deeper = depth is None or depth > 0
     nxt = None if depth is None else depth - 1
     if deeper and isinstance(value, Mapping):
-        arr._set(index, Map())
+        array_set(arr, index, Map())
         _fill_map(arr[index], value, nxt)
     elif deeper and isinstance(value, (list, tuple)):
-        arr._set(index, Array())
+        array_set(arr, index, Array())
         _insert_many(arr[index], 0, value, nxt)
     else:
         _raw_insert(arr, index, encode_checked(value))
@@ -636,14 +646,7 @@ def _raw_insert(container: Map[Any] | Array[Any], key: Any, plain: Any) -> None:
     """Insert a plain value (no shared types inside) straight into yrs. pycrdt's own setter adds
     a transaction context and type checks per call (about 10 us each here); crdtsync calls this
     only inside one of its open transactions, with values ``encode_checked`` produced."""
-    txn = container.doc._txn
-    if txn is None or txn._txn is None:  # not inside a transaction: take the public path
-        if isinstance(container, Array):
-            container._set(key, plain)
-        else:
-            container[key] = plain
-        return
-    container.integrated.insert(txn._txn, key, plain)
+    insert_raw(container, key, plain)
 
 
 def _set(parent: Any, key: Any, new: Any, depth: int | None) -> bool:

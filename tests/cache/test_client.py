@@ -11,7 +11,7 @@ import pytest
 
 from crdtsync import ClientError, FakeClock, QueryClient
 from crdtsync.cache import Cascades, KeyFamily, QueryFilters
-from crdtsync.cache.retry import default_retry_delay
+from crdtsync.core.retry import default_retry_delay
 from crdtsync.errors import CancelledError, QueryNotFoundError
 from tests.cache.conftest import FakeAPI, wait_for
 

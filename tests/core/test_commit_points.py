@@ -1,4 +1,4 @@
-"""Commit points (crdtsync/replica/txn.py) and the per-write merged update (Replica._merge_runs):
+"""Commit points (crdtsync/pycrdt_internals.py) and the per-write merged update (Replica._merge_runs):
 long array writes commit every 48 items only when the replica's transaction is the only lease;
 listeners still see one update per logical write, peers converge, nothing is half-written."""
 
@@ -13,8 +13,8 @@ from pycrdt import Map
 
 from crdtsync.errors import InvalidValueError
 from crdtsync.origins import LOCAL, remote_origin
+from crdtsync.pycrdt_internals import can_commit, commit_point
 from crdtsync.replica import Replica
-from crdtsync.replica.txn import can_commit, commit_point
 from crdtsync.values import strict_equal
 
 

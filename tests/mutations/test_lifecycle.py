@@ -110,7 +110,7 @@ async def test_is_mutating_and_mutation_state_by_key(client: QueryClient, gate: 
     gate.ok("B")
     gate.ok("C")
     await b.result()
-    await asyncio.wait_for(client.mutations.cache.find(("users",)).result(), 1)  # type: ignore[union-attr]
+    await asyncio.wait_for(client.mutation_cache.find(("users",)).result(), 1)  # type: ignore[union-attr]
     assert client.is_mutating() == 0
 
 

@@ -89,8 +89,8 @@ async def test_rollback_after_restart_restores_the_value_fetched_while_pending(
     await c1.fetch_query(KEY, server.fetch, stale_time=0)
     assert c1.get_query_data(KEY) == {"title": "mine", "done": True}  # rebased, not reverted
     assert m.state.status == "pending"
-    assert c1.mutations.overlay.bases_of(m.mutation_id) == {("todos", ("1", "title")): "fetched"}
-    [row] = c1.mutations.outbox.pending()  # type: ignore[union-attr]
+    assert c1.overlay.bases_of(m.mutation_id) == {("todos", ("1", "title")): "fetched"}
+    [row] = c1.mutation_cache.outbox.pending()  # type: ignore[union-attr]
     assert decode_bases(row.bases) == {("todos", ("1", "title")): "fetched"}
     await c1.close_mutations()  # the "crash": the mutation never settled, its row stays
     await p1.close()
@@ -101,7 +101,7 @@ async def test_rollback_after_restart_restores_the_value_fetched_while_pending(
 
 def _row_bases(client: QueryClient) -> dict[str, dict[Any, Any]]:
     """idempotency key -> decoded stored bases, for every outbox row."""
-    outbox = client.mutations.outbox
+    outbox = client.mutation_cache.outbox
     assert outbox is not None
     return {rec.idempotency_key: decode_bases(rec.bases) for rec in outbox.pending()}
 
@@ -111,7 +111,7 @@ def _assert_rows_follow(client: QueryClient) -> None:
     rows = _row_bases(client)
     for m in client.mutation_cache.get_all():
         if m.state.status == "pending" and m.idempotency_key in rows:
-            assert rows[m.idempotency_key] == client.mutations.overlay.bases_of(m.mutation_id), m
+            assert rows[m.idempotency_key] == client.overlay.bases_of(m.mutation_id), m
 
 
 async def test_one_update_per_changed_mutation_per_fetch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -123,7 +123,7 @@ async def test_one_update_per_changed_mutation_per_fetch(tmp_path: Path, monkeyp
     m2 = c.mutate(_edit(done=True), mutation_key=MKEY, optimistic=merge_fields, mutation_fn=_blocked)
     m3 = c.mutate(_edit(n=3), mutation_key=MKEY, optimistic=merge_fields, mutation_fn=_blocked)
     writes: list[list[str]] = []  # per commit: the rows updated
-    ob = c.mutations.outbox
+    ob = c.mutation_cache.outbox
     assert ob is not None
     real = ob.set_bases_many
 
@@ -285,7 +285,7 @@ async def test_a_failing_base_write_is_logged_and_the_fetch_goes_on(
     server = FetchServer(title="old")
     await c.fetch_query(KEY, server.fetch)
     m = c.mutate(_edit(title="mine"), mutation_key=MKEY, optimistic=merge_fields, mutation_fn=_blocked)
-    ob = c.mutations.outbox
+    ob = c.mutation_cache.outbox
     assert ob is not None
 
     def broken(*args: Any) -> None:
@@ -297,7 +297,7 @@ async def test_a_failing_base_write_is_logged_and_the_fetch_goes_on(
         assert await c.fetch_query(KEY, server.fetch, stale_time=0) == {"title": "mine"}  # rebased
     assert "cannot store the field bases" in caplog.text
     assert c.get_query_data(KEY) == {"title": "mine"}
-    assert c.mutations.overlay.bases_of(m.mutation_id) == {("todos", ("1", "title")): "fetched"}
+    assert c.overlay.bases_of(m.mutation_id) == {("todos", ("1", "title")): "fetched"}
     await c.close_mutations()
 
 
@@ -341,7 +341,7 @@ async def test_a_failing_base_write_after_a_resolved_conflict_is_logged(
     c = _client()
     c.use_outbox(str(tmp_path / "outbox.db"))
     c.set_query_data(KEY, {"title": "old", "done": False})
-    ob = c.mutations.outbox
+    ob = c.mutation_cache.outbox
     assert ob is not None
 
     def broken(*args: Any) -> None:

@@ -76,7 +76,7 @@ async def scenario(ops: list[tuple[str, Any]]) -> None:
         assert sorted(rows) == sorted(mutations[n].idempotency_key for n in pending)
         for n in pending:
             m = mutations[n]
-            assert rows[m.idempotency_key] == client.mutations.overlay.bases_of(m.mutation_id), (ops, n)
+            assert rows[m.idempotency_key] == client.overlay.bases_of(m.mutation_id), (ops, n)
     for n in list(pending):
         futures[n].set_result("ok")
         await mutations[n].wait_settled()

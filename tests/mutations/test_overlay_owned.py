@@ -18,7 +18,7 @@ async def test_newer_set_with_the_value_on_screen_owns_the_field(client: QueryCl
                        optimistic=lambda tx, v: tx.merge(("todos", 1), {"title": "x"}))
     m2 = client.mutate("m2", mutation_fn=gate.fn,
                        optimistic=lambda tx, v: tx.set(("todos", 1), {"title": "x", "done": True}))
-    assert ("todos", ("1", "title")) in client.mutations.overlay.leaves(m2.mutation_id)
+    assert ("todos", ("1", "title")) in client.overlay.leaves(m2.mutation_id)
     await gate.wait_calls(2)
     gate.fail(RuntimeError("m1 rejected"))
     await m1.wait_settled()
@@ -46,7 +46,7 @@ async def test_reapplied_edit_keeps_fields_whose_value_did_not_change(client: Qu
                       resolve_conflict=lambda vc: {**vc.variables, "version": 2})
     await asyncio.wait_for(second_call.wait(), 2)
     assert client.get_query_data(("todos", 1)) == {"title": "new", "version": 2}
-    assert sorted(client.mutations.overlay.leaves(m.mutation_id)) == [
+    assert sorted(client.overlay.leaves(m.mutation_id)) == [
         ("todos", ("1", "title")), ("todos", ("1", "version"))]
     retry.set_exception(RuntimeError("rejected"))
     await m.wait_settled()

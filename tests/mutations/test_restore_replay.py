@@ -38,10 +38,10 @@ async def test_restored_mutation_whose_replay_raises_is_still_sent(tmp_path: Pat
     c2.set_mutation_defaults(("todos", "rename"), mutation_fn=server.patch, optimistic=bump)
     [m] = c2.use_outbox(ob)  # nothing cached yet: the replay raises
     assert m.state.phase == "paused" and m.state.error is None
-    assert len(c2.mutations.outbox or []) == 1  # the row stays
+    assert len(c2.mutation_cache.outbox or []) == 1  # the row stays
     await c2.resume_paused_mutations()
     await m.result()
-    assert server.calls == 1 and len(c2.mutations.outbox or []) == 0
+    assert server.calls == 1 and len(c2.mutation_cache.outbox or []) == 0
     await c2.close_mutations()
 
 
@@ -126,5 +126,5 @@ async def test_outbox_from_before_bases_opens_and_restores(tmp_path: Path) -> No
     c.set_mutation_defaults(("todos", "update"), optimistic=merge_fields)
     [m] = c.use_outbox(ob)
     assert m.idempotency_key == "k1" and c.get_query_data(("todos", 1)) == {"title": "new"}
-    assert [r.bases for r in c.mutations.outbox.pending()] == [None]  # type: ignore[union-attr]
+    assert [r.bases for r in c.mutation_cache.outbox.pending()] == [None]  # type: ignore[union-attr]
     await c.close_mutations()

@@ -79,7 +79,7 @@ async def scenario(ops: list[tuple[str, Any]]) -> None:
     for n in list(pending):
         futures[n].set_result("ok")
         await mutations[n].wait_settled()
-    assert client.mutations.overlay.pending_leaves() == []
+    assert client.overlay.pending_leaves() == []
     await client.close_mutations()
     client.replica.close()
     peer.close()

@@ -1,4 +1,4 @@
-"""Retry policy: whether to retry after the n-th failure, and how long to wait.
+"""Retry policy (of queries and mutations): whether to retry after the n-th failure, and how long to wait.
 
 Defaults: up to 3 retries; errors the user marks as client errors (``ClientError``, or any
 exception with ``retryable = False``, the HTTP 4xx family) are never retried; the delay is
@@ -11,11 +11,21 @@ An error with a numeric ``retry_after`` attribute (the server's ``Retry-After``,
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from typing import TypeAlias
 
-from .options import RetryDelay, RetryOption, is_client_error
+from ..errors import ClientError
 
 BASE_DELAY = 1.0
 MAX_DELAY = 30.0
+
+RetryOption: TypeAlias = "bool | int | Callable[[int, BaseException], bool]"
+RetryDelay: TypeAlias = "float | Callable[[int, BaseException], float]"
+
+
+def is_client_error(error: BaseException) -> bool:
+    """Errors the user marks as not retryable: :class:`ClientError` or ``retryable = False``."""
+    return isinstance(error, ClientError) or getattr(error, "retryable", True) is False
 
 
 def should_retry(retry: RetryOption, failure_count: int, error: BaseException) -> bool:
