@@ -172,9 +172,7 @@ def test_no_import_cycle_in_crdtsync() -> None:
     assert not cycles, "import cycles in crdtsync/:\n" + "\n".join(cycles)
 
 
-# Kept for old imports (crdtsync/sync/client_binding.py and crdtsync/testing/simpeer.py still use
-# it): the one module of the query layer allowed to name the client layer above it.
-ALLOWED = {("crdtsync.cache.client", "crdtsync.client"), ("crdtsync.cache.client", "crdtsync.client.query_client")}
+ALLOWED: set[tuple[str, str]] = set()  # no exceptions: the lower layers never name the client
 LOWER = ["crdtsync.core", "crdtsync.cache", "crdtsync.mutations", "crdtsync.normalize"]
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from ..cache.subscribable import Subscribable
+from ..core.subscribable import Subscribable
 from .errors import AuthRefreshError
 
 RefreshFn = Callable[[], Awaitable[str]]

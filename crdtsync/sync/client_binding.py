@@ -1,4 +1,4 @@
-"""Bind a :class:`~crdtsync.cache.client.QueryClient` to a :class:`SyncProvider`: selective
+"""Bind a :class:`~crdtsync.client.QueryClient` to a :class:`SyncProvider`: selective
 subscription driven by the query cache.
 
 - A query's document is subscribed when the query gets its first observer, and released when
@@ -30,7 +30,7 @@ from ..cache.events import CacheEvent, ObserverAdded, QueryRemoved
 from .provider import SyncProvider
 
 if TYPE_CHECKING:
-    from ..cache.client import QueryClient
+    from ..client import QueryClient
 
 
 class ClientSync:

@@ -11,7 +11,7 @@ What to import, and what to call next:
    ``await net.heal_all()``. Or drive peers by hand: ``net.peer("p0").edit(SetValue(...))``,
    ``net.partition(a, b)``, ``net.crash(p)``, ``net.restart(p)``, ``await net.run_until_quiet()``.
    Real optimistic mutations: ``net.peer("p0").client_mutate(Mutation(...))`` then
-   ``await net.peer("p0").client_settle(id)`` (the peer's :class:`~crdtsync.cache.client.QueryClient`
+   ``await net.peer("p0").client_settle(id)`` (the peer's :class:`~crdtsync.client.QueryClient`
    is ``net.peer("p0").client``).
 3. Check: :func:`assert_converged` ``(net.named_replicas())`` (values and shared-type kinds;
    readable diff on failure, or :func:`differences` to inspect it) and

@@ -1,7 +1,7 @@
 """Edit ops as a real mutation's optimistic function: :func:`optimistic_for`.
 
 A :class:`~crdtsync.testing.ops.Mutation` (data: ops plus whether the server rejects it) runs
-through a real :class:`~crdtsync.cache.client.QueryClient` with
+through a real :class:`~crdtsync.client.QueryClient` with
 ``client.mutate(..., optimistic=optimistic_for(mutation.ops))``. Every op addresses the query
 key ``(doc_id, key)``, which the default router maps to slot ``key`` of document ``doc_id``,
 the same place the op edits on a bare Replica:

@@ -1,5 +1,5 @@
 """One simulated peer: a Replica, its store, its ends of the links, and (on demand) a real
-:class:`~crdtsync.cache.client.QueryClient` over the same replica.
+:class:`~crdtsync.client.QueryClient` over the same replica.
 
 Build peers through :class:`~crdtsync.testing.network.SimNetwork`; edit through
 :meth:`SimPeer.edit`, :meth:`SimPeer.mutate` / :meth:`SimPeer.settle_mutation` (the
@@ -25,7 +25,7 @@ from .link import LinkSide
 from .ops import EditOp, Mutation, MutationResult, apply_mutation, rollback_mutation
 
 if TYPE_CHECKING:
-    from ..cache.client import QueryClient
+    from ..client import QueryClient
     from ..mutations.mutation import Mutation as ClientMutation
     from .network import SimNetwork, _Timer
 
@@ -112,11 +112,11 @@ class SimPeer:
     # -- the real client ----------------------------------------------------------------------
     @property
     def client(self) -> QueryClient:
-        """A :class:`~crdtsync.cache.client.QueryClient` whose replica is this peer's replica
+        """A :class:`~crdtsync.client.QueryClient` whose replica is this peer's replica
         and whose clock is the network's (created on first use, a new one after a restart).
         Everything it writes is recorded and sent like any other local write."""
         if self._client is None:
-            from ..cache.client import QueryClient
+            from ..client import QueryClient
 
             rng = random.Random(f"{self.net.seed}/{self.name}/{self.incarnation}")
             self._client = QueryClient(replica=self._require(), clock=self.net.clock, rng=rng)
