@@ -1,15 +1,18 @@
-"""MemoryRelay: a small in-process relay speaking the native protocol over :func:`memory_pair`.
+"""MemoryRelay: an in-process relay speaking the native protocol over :func:`memory_pair`.
 
-A public test double, built only from the sans-I/O protocol core: documents in memory, tokens
-checked against a table, acknowledgements immediate (or held until :meth:`release_acks`),
-updates forwarded to the other subscribers byte for byte, awareness through an
-:class:`~crdtsync.protocol.awareness.AwarenessRegistry`. It is *not* the production relay
-(``crdtsync relay``): no persistence, no limits, no y-websocket endpoint.
+A public test double. Every protocol decision is made by the same
+:class:`~crdtsync.protocol.server_session.ServerSession` the production relay runs
+(subscriptions, acks, refusals and the resync rule, cutting to the client's limit, presence
+ownership); what differs is around it: documents live in memory in simple rooms (no store, so
+an update is "durable" the moment it is applied and acknowledged at once, or held until
+:meth:`release_acks`), tokens are looked up in a table, and there is no y-websocket endpoint and
+no rate limit. For the production relay in tests use :class:`~crdtsync.relay.Relay` on
+loopback, or :mod:`crdtsync.testing.relay_topology`.
 
 Fault switches for provider tests: ``refuse`` (connects fail), ``stalled`` (frames are read and
 ignored: a dead peer that keeps the socket open), ``unavailable`` (document ids whose Subscribe
 gets ``room_unavailable``), :meth:`drop_all` (close every connection), :meth:`inject` (send raw
-bytes to every connection).
+bytes to every connection), ``docs.clear()`` (the relay forgets every document).
 
 ::
 
@@ -22,31 +25,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pycrdt import Doc, Map
 
 from ..clock import Clock, SystemClock
-from ..errors import ProtocolError, TransportError
-from ..protocol.awareness import AwarenessRegistry, InvalidAwarenessError
-from ..protocol.connection import Connection
-from ..protocol.native import (
-    Ack,
-    Awareness,
-    Error,
-    ErrorCode,
-    Hello,
-    NativeMessage,
-    Subscribe,
-    SyncStep1,
-    SyncStep2,
-    Unsubscribe,
-    Update,
-    encode,
+from ..errors import AuthError, FrameError, TransportError
+from ..protocol.awareness import AwarenessRegistry
+from ..protocol.native import Ack, ErrorCode, NativeMessage, decode
+from ..protocol.server_session import (
+    CloseConnection,
+    FrameCache,
+    JoinRoom,
+    LeaveRoom,
+    ServerLimits,
+    ServerSession,
 )
-from ..protocol.state import Role
+from ..protocol.token import Access, Claims, Grant
 from ..transport.base import Transport
 from ..transport.memory import MemoryTransport, memory_pair
 
@@ -56,18 +54,85 @@ M = TypeVar("M")
 
 READ = "read"
 WRITE = "write"
+EMPTY_UPDATE = b"\x00\x00"
+_ACCESS = {READ: Access.READ, WRITE: Access.WRITE}
 
 
 @dataclass(eq=False)
 class RelaySession:
-    """One accepted connection."""
+    """One accepted connection: its transport, its protocol session, its outgoing frames."""
 
     id: str
     transport: MemoryTransport
-    conn: Connection
-    access: str = WRITE
-    token: str | None = None
-    docs: set[str] = field(default_factory=set)
+    session: ServerSession = field(init=False)
+    outbox: deque[bytes] = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def docs(self) -> set[str]:
+        return set(self.session.rooms)
+
+    @property
+    def token(self) -> str | None:
+        claims = self.session.claims
+        return None if claims is None else claims.subject
+
+
+class _MemoryRoom:
+    """One document of a MemoryRelay: its members and presence (a RoomView)."""
+
+    def __init__(self, relay: MemoryRelay, doc_id: str):
+        self.relay = relay
+        self.doc_id = doc_id
+        self.members: dict[Hashable, ServerSession] = {}
+
+    @property
+    def doc(self) -> Doc[Any]:
+        return self.relay.doc(self.doc_id)  # looked up each time: ``docs.clear()`` forgets it
+
+    def sync_step2(self, state_vector: bytes) -> bytes:
+        try:
+            return bytes(self.doc.get_update(state_vector))
+        except Exception as exc:
+            raise FrameError(f"bad state vector: {exc}") from exc
+
+    def state_vector(self) -> bytes:
+        return bytes(self.doc.get_state())
+
+    def apply_update(self, update: bytes, sender: Any, *, frames: FrameCache | None = None,
+                     on_durable: Callable[[], None] | None = None) -> None:
+        if update != EMPTY_UPDATE:
+            try:
+                self.doc.apply_update(update)
+            except Exception as exc:
+                raise FrameError(f"update does not decode: {exc}") from exc
+            cache: FrameCache = frames if frames is not None else {}
+            for key, member in list(self.members.items()):
+                if key != sender.key:
+                    member.deliver_update(self.doc_id, update, cache)
+        if on_durable is not None:
+            on_durable()  # nothing to persist: durable at once (hold_acks holds the Ack frame)
+
+    def apply_awareness(self, payload: bytes, sender: Any, *, principal: Hashable | None = None) -> object:
+        change = self.relay._registry(self.doc_id).apply(payload, sender.key, principal=principal)
+        if change.applied:
+            self._broadcast_awareness(change.payload, sender.key)
+        return change
+
+    def awareness_snapshot(self) -> bytes | None:
+        return self.relay._registry(self.doc_id).encode_all()
+
+    def leave(self, member: ServerSession) -> None:
+        self.members.pop(member.key, None)
+        removal = self.relay._registry(self.doc_id).remove_owner(member.key)
+        if removal is not None:
+            self._broadcast_awareness(removal, member.key)
+
+    def _broadcast_awareness(self, payload: bytes, skip: Hashable) -> None:
+        cache: FrameCache = {}
+        for key, member in list(self.members.items()):
+            if key != skip:
+                member.deliver_awareness(self.doc_id, payload, cache)
 
 
 class MemoryRelay:
@@ -79,6 +144,7 @@ class MemoryRelay:
         tokens: Mapping[str | None, str] | None = None,
         clock: Clock | None = None,
         hold_acks: bool = False,
+        max_message_size: int = 16 << 20,
     ):
         self.tokens = tokens
         self.clock = clock or SystemClock()
@@ -91,7 +157,10 @@ class MemoryRelay:
         self.sessions: dict[str, RelaySession] = {}
         self.connects = 0
         self.received: list[tuple[str, NativeMessage]] = []  # (session id, message), every session
-        self._held: list[tuple[RelaySession, Ack]] = []
+        self.limits = ServerLimits(max_message_size=max_message_size, max_subscriptions=10_000, max_held=4096,
+                                   max_held_bytes=64 << 20)
+        self._rooms: dict[str, _MemoryRoom] = {}
+        self._held: list[tuple[RelaySession, bytes]] = []
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -103,12 +172,22 @@ class MemoryRelay:
             raise TransportError("connection refused (MemoryRelay.refuse)")
         client, server = memory_pair()
         sid = f"s{next(self._ids)}"
-        session = RelaySession(sid, server, Connection(Role.SERVER))
-        self.sessions[sid] = session
-        task = asyncio.ensure_future(self._serve(session))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        s = RelaySession(sid, server)
+        s.session = ServerSession(limits=self.limits, authenticate=self._authenticate, now=self.clock.now,
+                                  emit=lambda frame: self._emit(s, frame), member_key=("memory", sid),
+                                  session_id=sid)
+        self.sessions[sid] = s
+        for coro in (self._serve(s), self._writer(s)):
+            task = asyncio.ensure_future(coro)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return client
+
+    def _authenticate(self, token: str | None) -> Claims:
+        access = WRITE if self.tokens is None else self.tokens.get(token)
+        if access is None:
+            raise AuthError("unknown token")
+        return Claims(token or "anonymous", (Grant("*", _ACCESS[access]),))
 
     # -- inspection and faults ---------------------------------------------------------------
     def doc(self, doc_id: str) -> Doc[Any]:
@@ -133,10 +212,9 @@ class MemoryRelay:
 
     async def release_acks(self) -> None:
         held, self._held = self._held, []
-        for session, ack in held:
-            if not session.transport.closed and session.conn.is_open:
-                session.conn.send(ack)
-                await self._flush(session)
+        for s, frame in held:
+            if not s.transport.closed and s.session.conn.is_open:
+                self._send(s, frame)
 
     async def inject(self, frame: bytes) -> None:
         """Send raw bytes to every open connection (fuzzing the client)."""
@@ -151,103 +229,77 @@ class MemoryRelay:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # -- serving -----------------------------------------------------------------------------
+    def _emit(self, s: RelaySession, frame: bytes) -> None:
+        if self.hold_acks and isinstance(_decoded(frame), Ack):
+            self._held.append((s, frame))
+            return
+        self._send(s, frame)
+
+    def _send(self, s: RelaySession, frame: bytes) -> None:
+        s.outbox.append(frame)
+        s.wake.set()
+
+    async def _writer(self, s: RelaySession) -> None:
+        with contextlib.suppress(TransportError):
+            while True:
+                await s.wake.wait()
+                s.wake.clear()
+                while s.outbox:
+                    await s.transport.send(s.outbox.popleft())
+
     async def _serve(self, s: RelaySession) -> None:
         try:
             while True:
                 frame = await s.transport.recv()
                 if self.stalled:
                     continue
-                try:
-                    s.conn.receive_bytes(frame)
-                except ProtocolError:
-                    await self._flush(s)
-                    await s.transport.close(1002, "protocol error")
-                    return
-                for msg in s.conn.events_received():
+                msg = _decoded(frame)
+                if msg is not None:
                     self.received.append((s.id, msg))
-                    await self._handle(s, msg)
-                await self._flush(s)
+                s.session.receive_bytes(frame)
+                if await self._react(s):
+                    return
         except TransportError:
             pass
         finally:
             self.sessions.pop(s.id, None)
-            for doc_id in list(s.docs):
-                await self._leave(s, doc_id)
+            s.session.closed()
+            await self._react(s)
 
-    async def _flush(self, s: RelaySession) -> None:
-        for frame in s.conn.bytes_to_send():
-            with contextlib.suppress(TransportError):
-                await s.transport.send(frame)
-
-    async def _handle(self, s: RelaySession, msg: NativeMessage) -> None:
-        conn = s.conn
-        if isinstance(msg, Hello):
-            access = WRITE if self.tokens is None else self.tokens.get(msg.token)
-            if access is None:
-                conn.reject(ErrorCode.UNAUTHORIZED, "unknown token")
-                await self._flush(s)
-                await s.transport.close(1008, "unauthorized")
-                return
-            s.access, s.token = access, msg.token
-            conn.accept(s.id)
-        elif isinstance(msg, Subscribe):
-            if msg.doc_id in self.unavailable:
-                conn.send(Error(ErrorCode.ROOM_UNAVAILABLE, "load failed", msg.doc_id))
-                return
-            s.docs.add(msg.doc_id)
-            doc = self.doc(msg.doc_id)
-            conn.send(SyncStep2(msg.doc_id, doc.get_update(msg.state_vector)))
-            conn.send(SyncStep1(msg.doc_id, doc.get_state()))
-            states = self._registry(msg.doc_id).encode_all()
-            if states is not None:
-                conn.send(Awareness(msg.doc_id, states))
-        elif isinstance(msg, Unsubscribe):
-            await self._leave(s, msg.doc_id)
-        elif isinstance(msg, SyncStep1):
-            conn.send(SyncStep2(msg.doc_id, self.doc(msg.doc_id).get_update(msg.state_vector)))
-        elif isinstance(msg, (SyncStep2, Update)):
-            await self._write(s, msg)
-        elif isinstance(msg, Awareness):
-            try:
-                change = self._registry(msg.doc_id).apply(msg.payload, s.id)
-            except InvalidAwarenessError as exc:
-                conn.send(Error(ErrorCode.BAD_FRAME, str(exc), msg.doc_id))
-                return
-            if change.applied:
-                await self._broadcast(s, msg.doc_id, encode(Awareness(msg.doc_id, change.payload)))
-
-    async def _write(self, s: RelaySession, msg: SyncStep2 | Update) -> None:
-        if msg.doc_id not in s.docs:
-            s.conn.send(Error(ErrorCode.NOT_SUBSCRIBED, "subscribe first", msg.doc_id))
-            return
-        if s.access != WRITE:
-            s.conn.send(Error(ErrorCode.FORBIDDEN, "read-only", msg.doc_id))
-            return
-        if msg.update != b"\x00\x00":
-            self.doc(msg.doc_id).apply_update(msg.update)
-            frame = encode(msg) if isinstance(msg, Update) else encode(Update(msg.doc_id, msg.update))
-            await self._broadcast(s, msg.doc_id, frame)  # Update frames go on byte for byte
-        if msg.seq:
-            ack = Ack(msg.doc_id, msg.seq)
-            if self.hold_acks:
-                self._held.append((s, ack))
-            else:
-                s.conn.send(ack)
-
-    async def _broadcast(self, sender: RelaySession, doc_id: str, frame: bytes) -> None:
-        for other in list(self.sessions.values()):
-            if other is not sender and doc_id in other.docs and other.conn.is_open:
-                other.conn.send_frame(frame)
-                await self._flush(other)
-
-    async def _leave(self, s: RelaySession, doc_id: str) -> None:
-        s.docs.discard(doc_id)
-        removal = self._registry(doc_id).remove_owner(s.id)
-        if removal is not None:
-            await self._broadcast(s, doc_id, encode(Awareness(doc_id, removal)))
+    async def _react(self, s: RelaySession) -> bool:
+        """Do what the session asked for (joins are immediate: rooms never load); True when it
+        asked to close the connection."""
+        while events := s.session.events():
+            for ev in events:
+                if isinstance(ev, JoinRoom):
+                    if ev.doc_id in self.unavailable:
+                        s.session.join_failed(ev.doc_id, ErrorCode.ROOM_UNAVAILABLE, "load failed")
+                        continue
+                    room = self._rooms.get(ev.doc_id)
+                    if room is None:
+                        room = self._rooms[ev.doc_id] = _MemoryRoom(self, ev.doc_id)
+                    room.members[s.session.key] = s.session
+                    s.session.joined(ev.doc_id, room)
+                elif isinstance(ev, LeaveRoom):
+                    assert isinstance(ev.room, _MemoryRoom)
+                    ev.room.leave(s.session)
+                elif isinstance(ev, CloseConnection):
+                    while s.outbox:  # the fatal Error first
+                        with contextlib.suppress(TransportError):
+                            await s.transport.send(s.outbox.popleft())
+                    await s.transport.close(ev.code, ev.reason)
+                    return True
+        return False
 
     def _registry(self, doc_id: str) -> AwarenessRegistry:
         reg = self.awareness.get(doc_id)
         if reg is None:
             reg = self.awareness[doc_id] = AwarenessRegistry(clock=self.clock.now)
         return reg
+
+
+def _decoded(frame: bytes) -> NativeMessage | None:
+    try:
+        return decode(frame)
+    except FrameError:
+        return None

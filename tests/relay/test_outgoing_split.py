@@ -21,9 +21,9 @@ from crdtsync.errors import RemoteError
 from crdtsync.protocol import native
 from crdtsync.protocol import split as split_module
 from crdtsync.protocol.native import ErrorCode
+from crdtsync.protocol.split import announced_limit as client_limit
 from crdtsync.protocol.split import split_update
 from crdtsync.relay import NATIVE_PATH, Relay, RelayConfig, mint_token
-from crdtsync.relay.native_endpoint import client_limit
 from crdtsync.sync import Backoff, SyncProvider
 from crdtsync.sync.status import ConnectionState, SyncStatus
 
