@@ -36,6 +36,7 @@ import itertools
 
 from ..errors import FrameError, MessageTooLargeError, ProtocolError, VersionError
 from .native import (
+    MAX_DOC_ID_BYTES,
     PROTOCOL_VERSION,
     Error,
     ErrorCode,
@@ -47,12 +48,24 @@ from .native import (
     Welcome,
     decode,
     encode,
+    peek,
 )
 from .state import INITIAL, TRANSITIONS, InvalidStateError, Role, State, Trigger, UnexpectedMessageError
 
 __all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "Connection"]
 
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+
+
+def _readable_doc_id(frame: bytes) -> str | None:
+    """The document id of a frame that does not decode, when its header is readable."""
+    try:
+        doc_id = peek(frame).doc_id
+        if doc_id and len(doc_id.encode("utf-8")) <= MAX_DOC_ID_BYTES:
+            return doc_id  # a valid id: the Error carrying it decodes
+    except (FrameError, UnicodeError):
+        pass
+    return None
 
 
 def _trigger(msg: NativeMessage, *, sending: bool) -> Trigger:
@@ -118,13 +131,13 @@ class Connection:
         try:
             msg = decode(frame)
         except FrameError as e:
-            self._fail(ErrorCode.BAD_FRAME, str(e))
+            self._fail(ErrorCode.BAD_FRAME, str(e), _readable_doc_id(frame))
             raise
         trigger = _trigger(msg, sending=False)
         new = TRANSITIONS.get((self.role, self._state, trigger))
         if new is None:
             exc = UnexpectedMessageError(f"unexpected {type(msg).__name__} in state {self._state.value}")
-            self._fail(ErrorCode.BAD_FRAME, str(exc))
+            self._fail(ErrorCode.BAD_FRAME, str(exc), getattr(msg, "doc_id", None))
             raise exc
         if isinstance(msg, (Hello, Welcome)):
             self._check_version(msg.version)
@@ -189,9 +202,9 @@ class Connection:
         """Send a fatal Error (a refused Hello, a policy violation) and move to CLOSING."""
         self.send(Error(code, message, None, True))
 
-    def _fail(self, code: str, message: str) -> None:
+    def _fail(self, code: str, message: str, doc_id: str | None = None) -> None:
         if self._state not in (State.CLOSING, State.CLOSED):
-            self.send(Error(code, message, None, True))
+            self.send(Error(code, message, doc_id, True))
 
     def close(self) -> None:
         """The transport is gone (or we closed it): CLOSED, nothing more to send."""

@@ -5,8 +5,10 @@ Token format (URL-safe, no padding)::
     base64url(payload JSON) "." base64url(HMAC-SHA256(secret, payload JSON bytes))
 
 Payload: ``{"sub": str, "grants": [[pattern, "read"|"write"], ...], "exp": unix seconds}``.
+The HMAC covers the payload bytes exactly as carried in the token (verify, then parse).
 A pattern is an ``fnmatch`` glob matched case-sensitively against the document id
-(``"notes/*"``, ``"*"``). ``write`` implies ``read``; the strongest matching grant wins.
+(``"notes/*"``, ``"*"``; ``*`` also matches ``/``). ``write`` implies ``read``; the strongest
+matching grant wins. ``docs/protocol.md`` §5 has the format byte by byte and a test vector.
 
 Mint with :func:`mint_token` (or ``crdtsync token``), check with :func:`verify_token`, then
 ask :meth:`Claims.access` for each document a connection touches. Tokens go in the native

@@ -50,10 +50,16 @@ def _response(status: HTTPStatus, body: bytes, content_type: str = "text/plain; 
 
 
 def split_path(path: str) -> tuple[str, dict[str, str]]:
-    """``"/room%20a?token=x"`` -> ``("/room a", {"token": "x"})`` (last value wins)."""
+    """``"/room%20a?token=x"`` -> ``("/room a", {"token": "x"})``. A parameter given more than
+    once has the value :data:`REPEATED` (the caller refuses it rather than guess)."""
     parsed = urllib.parse.urlsplit(path)
-    params = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
+    params: dict[str, str] = {}
+    for key, value in urllib.parse.parse_qsl(parsed.query, keep_blank_values=True):
+        params[key] = REPEATED if key in params else value
     return urllib.parse.unquote(parsed.path), params
+
+
+REPEATED = "\x00repeated"  # a query parameter given more than once (never a valid value)
 
 
 class Relay:
@@ -202,6 +208,8 @@ class Relay:
         doc_id = path[1:]
         if not doc_id or len(doc_id.encode("utf-8", "replace")) > 1024 or "\x00" in doc_id:
             return _response(HTTPStatus.BAD_REQUEST, b"bad room name\n")
+        if params.get("token") == REPEATED:  # which one was meant? refuse rather than guess
+            return _response(HTTPStatus.BAD_REQUEST, b"the token parameter is given more than once\n")
         try:
             claims = authenticate(self.config.secret, params.get("token"), now=self.clock.now())
         except AuthError as exc:

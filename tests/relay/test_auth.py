@@ -104,6 +104,17 @@ async def test_yjs_needs_a_valid_token(secured: tuple[Relay, MemoryStore]) -> No
     await c.close()
 
 
+async def test_a_repeated_token_parameter_is_refused_not_guessed(secured: tuple[Relay, MemoryStore]) -> None:
+    relay, _ = secured
+    good = _tok("write")
+    for query in (f"token={good}&token=junk", f"token=junk&token={good}", f"token={good}&token={good}"):
+        with pytest.raises(InvalidStatus) as info:
+            await connect(f"{relay.url}/doc?{query}")
+        assert info.value.response.status_code == 400
+    c = await YClient.open(f"{relay.url}/doc?token={good}&other=1&other=2")  # other parameters: no matter
+    await c.close()
+
+
 async def test_native_hello_without_token_is_unauthorized(secured: tuple[Relay, MemoryStore]) -> None:
     relay, _ = secured
     c = await NClient.open(f"{relay.url}/v1", token=None, doc_id=None)
