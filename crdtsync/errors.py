@@ -17,11 +17,18 @@ The tree::
     │   └── OutboxError            the durable mutation outbox could not read or write
     ├── ProtocolError              *we* received bytes that break the protocol (local side detects)
     │   ├── FrameError             cannot decode a frame (truncated, wrong type, bad varint)
+    │   │   └── InvalidAwarenessError  an awareness payload is malformed or over a limit
+    │   │       ├── AwarenessTooLargeError  too many bytes or clients (also a MessageTooLargeError)
+    │   │       ├── AwarenessTooDeepError   JSON nested too deep
+    │   │       └── AwarenessNotOwnedError  another connection's client ids (``client_ids``)
     │   ├── VersionError           the peer speaks a protocol version we do not
-    │   └── MessageTooLargeError   a frame exceeds the configured size limit
+    │   ├── MessageTooLargeError   a frame exceeds a size limit (``size``, ``limit``)
+    │   └── UnexpectedMessageError  a well-formed message the connection's state does not allow
     ├── RemoteError                the *peer* told us something failed (a typed error message)
     │   └── PermissionDeniedError  the peer refused an operation (read-only, bad token)
+    ├── InvalidStateError          we tried to send what the connection's state forbids (a bug; also a RuntimeError)
     ├── TransportError             the connection failed or closed
+    │   └── ConnectionClosedError  the transport is closed (``code``, ``reason``); alias ConnectionClosed
     ├── HTTPError                  crdtsync.http: a request failed (``method``, ``url``)
     │   ├── HTTPStatusError        the server answered 4xx or 5xx (``status``, ``headers``, ``body``)
     │   │   ├── HTTPClientError    a 4xx other than 408, 429; also a ``ClientError``: never retried
@@ -30,7 +37,8 @@ The tree::
     │   ├── HTTPTransportError     no answer (connect, read, timeout); also a ``TransportError``
     │   └── AuthRefreshError       a token refresh failed; also an ``AuthError``
     ├── StorageError               a store could not read or write
-    │   └── CorruptStoreError      stored bytes do not decode; the store refuses to overwrite them
+    │   ├── CorruptStoreError      stored bytes do not decode; the store refuses to overwrite them
+    │   └── RoomUnavailableError   a relay room's document could not be loaded
     ├── HydrationError             bytes given to ``hydrate`` are not a dehydrated state
     ├── AuthError                  a token is malformed, badly signed or expired
     ├── LimitExceededError         a configured limit (rate, queue, rooms, connections) was hit
@@ -38,6 +46,9 @@ The tree::
     └── CheckFailedError           a crdtsync.testing check failed (also an ``AssertionError``)
         ├── NotConvergedError      replicas hold different values after sync
         └── AcknowledgedWriteLostError  a write some peer durably acknowledged is gone
+
+    ClientError                    (not a CrdtsyncError: the user's code raises it) a 4xx-like
+                                   error a fetch or mutation must not retry
 
 Errors raised by third-party libraries (pycrdt, websockets, sqlite3) are wrapped at the
 boundary where crdtsync calls them, with the original kept as ``__cause__``.
@@ -48,6 +59,10 @@ query or mutation state unchanged. To mark one as a *client error* that must not
 """
 
 from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
 
 
 class CrdtsyncError(Exception):
@@ -134,7 +149,39 @@ class VersionError(ProtocolError):
 
 
 class MessageTooLargeError(ProtocolError):
-    """A frame is larger than the configured maximum message size."""
+    """A frame (or a value) is larger than a size limit. ``size`` and ``limit`` are in bytes
+    when known."""
+
+    def __init__(self, message: str = "message too large", *, size: int | None = None, limit: int | None = None):
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
+
+
+class InvalidAwarenessError(FrameError):
+    """An awareness payload is malformed: bad encoding, invalid JSON, or a limit is exceeded."""
+
+
+class AwarenessTooLargeError(InvalidAwarenessError, MessageTooLargeError):
+    """The payload has more bytes or more clients than :class:`AwarenessLimits` allows."""
+
+
+class AwarenessTooDeepError(InvalidAwarenessError):
+    """A state nests JSON arrays/objects deeper than :class:`AwarenessLimits` allows."""
+
+
+class AwarenessNotOwnedError(InvalidAwarenessError):
+    """The payload changes or removes the state of a client id another connection introduced
+    (and still holds). ``client_ids``: the ids concerned. Nothing of the payload is applied."""
+
+    def __init__(self, message: str, *, client_ids: tuple[int, ...] = ()):
+        super().__init__(message)
+        self.client_ids = client_ids
+
+
+class UnexpectedMessageError(ProtocolError):
+    """The peer sent a well-formed message its state does not allow (Subscribe before Hello,
+    a second Hello, ...)."""
 
 
 class RemoteError(CrdtsyncError):
@@ -157,12 +204,29 @@ class TransportError(CrdtsyncError):
     """The connection failed, was refused, or closed."""
 
 
+class ConnectionClosedError(TransportError):
+    """The transport is closed. ``code``/``reason`` are the websocket close code and reason
+    when known (1000 for a normal close, 1006 when the connection dropped)."""
+
+    def __init__(self, message: str = "connection closed", *, code: int | None = None, reason: str = ""):
+        super().__init__(message if code is None else f"{message} (code {code}{': ' + reason if reason else ''})")
+        self.code = code
+        self.reason = reason
+
+
+ConnectionClosed = ConnectionClosedError  # the name transports used first
+
+
 class StorageError(CrdtsyncError):
     """A store could not read or write."""
 
 
 class CorruptStoreError(StorageError):
     """Stored bytes do not decode. The store refuses to write over them."""
+
+
+class RoomUnavailableError(StorageError):
+    """The room's document could not be loaded (store error, corruption or timeout)."""
 
 
 class HydrationError(CrdtsyncError, ValueError):
@@ -172,6 +236,10 @@ class HydrationError(CrdtsyncError, ValueError):
 
 class AuthError(CrdtsyncError):
     """A token is malformed, wrongly signed, expired, or does not grant the operation."""
+
+
+class InvalidStateError(CrdtsyncError, RuntimeError):
+    """We tried to send something the connection's state does not allow (a bug in the caller)."""
 
 
 class LimitExceededError(CrdtsyncError):
@@ -212,3 +280,87 @@ class NotConvergedError(CheckFailedError):
 
 class AcknowledgedWriteLostError(CheckFailedError):
     """A write that a peer persisted and confirmed is missing from a replica."""
+
+
+# -- crdtsync.http (importable from there too) ---------------------------------------------
+
+
+class HTTPError(CrdtsyncError):
+    """A request made through :class:`~crdtsync.http.HttpClient` failed."""
+
+    def __init__(self, message: str, *, method: str = "", url: str = ""):
+        super().__init__(message)
+        self.method = method
+        self.url = url
+
+
+class HTTPStatusError(HTTPError):
+    """The server answered with an error status. ``body`` is the raw response body;
+    :meth:`json` decodes it (``None`` when it is empty or not JSON)."""
+
+    retry_after: float | None = None
+
+    def __init__(self, message: str, *, method: str, url: str, status: int,
+                 headers: Mapping[str, str] | None = None, body: bytes = b""):
+        super().__init__(message, method=method, url=url)
+        self.status: int | None = status  # always set here; typed as ClientError's
+        self.headers = {k.lower(): v for k, v in (headers or {}).items()}
+        self.body = body
+
+    def json(self) -> Any:
+        """The body decoded as JSON, or ``None``."""
+        try:
+            return json.loads(self.body) if self.body else None
+        except ValueError:
+            return None
+
+
+class HTTPClientError(HTTPStatusError, ClientError):
+    """A 4xx answer (other than 408 and 429): the request itself is wrong, so it is not
+    retried (it is a :class:`~crdtsync.errors.ClientError`)."""
+
+
+class HTTPConflictError(HTTPClientError, VersionConflictError):
+    """A write was refused with 409 Conflict or 412 Precondition Failed.
+
+    Also a :class:`~crdtsync.errors.VersionConflictError`: the mutation layer hands
+    ``server_value`` and ``server_version`` to the mutation's ``resolve_conflict`` and emits a
+    ``VersionConflictDetected`` event.
+    """
+
+    def __init__(self, message: str, *, method: str, url: str, status: int,
+                 headers: Mapping[str, str] | None = None, body: bytes = b"",
+                 server_value: Any = None, server_version: Any = None):
+        super().__init__(message, method=method, url=url, status=status, headers=headers, body=body)
+        self.server_value = server_value
+        self.server_version = server_version
+
+
+class HTTPRetryableError(HTTPStatusError):
+    """408, 429 or 5xx: worth trying again. ``retry_after`` holds the server's
+    ``Retry-After`` in seconds (capped by the client), or ``None`` when it gave none."""
+
+    def __init__(self, message: str, *, method: str, url: str, status: int,
+                 headers: Mapping[str, str] | None = None, body: bytes = b"",
+                 retry_after: float | None = None):
+        super().__init__(message, method=method, url=url, status=status, headers=headers, body=body)
+        self.retry_after = retry_after
+
+
+class HTTPTransportError(HTTPError, TransportError):
+    """No answer arrived: the connection could not be made, or a read, write or timeout
+    failed. Retried like a 5xx."""
+
+
+class AuthRefreshError(HTTPError, AuthError):
+    """The token refresh failed (the refresh function raised or gave no token).
+
+    Every request waiting for that refresh gets one, and so does every later request until
+    :meth:`~crdtsync.http.TokenAuth.set_token`. ``retryable`` is ``True`` only when the client
+    has an ``online_manager``: it is set offline, so the retry waits, paused, until
+    ``set_token`` sets it online again. Without one, retrying would only fail again.
+    """
+
+    def __init__(self, message: str = "token refresh failed", *, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable

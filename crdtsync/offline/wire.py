@@ -54,7 +54,8 @@ class FrameReader:
             while len(buf) - pos >= HEADER.size:
                 (size,) = HEADER.unpack_from(buf, pos)
                 if size > self.max_frame:
-                    raise MessageTooLargeError(f"a {size}-byte frame exceeds the {self.max_frame}-byte limit")
+                    raise MessageTooLargeError(f"a {size}-byte frame exceeds the {self.max_frame}-byte limit",
+                                               size=size, limit=self.max_frame)
                 end = pos + HEADER.size + size
                 if len(buf) < end:
                     break

@@ -45,7 +45,13 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import FrameError, MessageTooLargeError
+from ..errors import (  # defined with the rest of the tree; importable from here too
+    AwarenessNotOwnedError,
+    AwarenessTooDeepError,
+    AwarenessTooLargeError,
+    FrameError,
+    InvalidAwarenessError,
+)
 from .lib0 import Decoder, Encoder
 
 __all__ = [
@@ -66,25 +72,8 @@ __all__ = [
 NULL = b"null"
 
 
-class InvalidAwarenessError(FrameError):
-    """An awareness payload is malformed: bad encoding, invalid JSON, or a limit is exceeded."""
 
 
-class AwarenessTooLargeError(InvalidAwarenessError, MessageTooLargeError):
-    """The payload has more bytes or more clients than :class:`AwarenessLimits` allows."""
-
-
-class AwarenessTooDeepError(InvalidAwarenessError):
-    """A state nests JSON arrays/objects deeper than :class:`AwarenessLimits` allows."""
-
-
-class AwarenessNotOwnedError(InvalidAwarenessError):
-    """The payload changes or removes the state of a client id another connection introduced
-    (and still holds). ``client_ids``: the ids concerned. Nothing of the payload is applied."""
-
-    def __init__(self, message: str, *, client_ids: tuple[int, ...] = ()):
-        super().__init__(message)
-        self.client_ids = client_ids
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,7 +124,8 @@ class Connection:
             return  # the peer has not seen our fatal error yet, or is closing: drop it
         if len(frame) > self.max_message_size:
             exc: ProtocolError = MessageTooLargeError(
-                f"a {len(frame)}-byte frame exceeds the {self.max_message_size}-byte limit"
+                f"a {len(frame)}-byte frame exceeds the {self.max_message_size}-byte limit",
+                size=len(frame), limit=self.max_message_size,
             )
             self._fail(ErrorCode.TOO_LARGE, str(exc))
             raise exc

@@ -450,7 +450,8 @@ def decode(frame: bytes, *, max_size: int | None = None) -> NativeMessage:
     """Decode one frame. Raises :class:`MessageTooLargeError` past ``max_size`` bytes and
     :class:`FrameError` for anything malformed; never another exception type."""
     if max_size is not None and len(frame) > max_size:
-        raise MessageTooLargeError(f"a {len(frame)}-byte frame exceeds the {max_size}-byte limit")
+        raise MessageTooLargeError(f"a {len(frame)}-byte frame exceeds the {max_size}-byte limit",
+                                   size=len(frame), limit=max_size)
     try:
         obj = msgpack.unpackb(frame, raw=False, use_list=True, strict_map_key=True)
     except Exception as exc:  # msgpack raises many types (ExtraData, FormatError, ValueError...)

@@ -47,7 +47,7 @@ def split_for_frames(update: bytes, doc_id: str, limit: int) -> list[bytes]:
     if len(update) <= room:
         return [update]
     if room <= 0:
-        raise MessageTooLargeError(f"a {limit}-byte limit leaves no room for an update of {doc_id!r}")
+        raise MessageTooLargeError(f"a {limit}-byte limit leaves no room for an update of {doc_id!r}", limit=limit)
     return split_update(update, room)
 
 
@@ -96,7 +96,8 @@ def split_update(update: bytes, limit: int) -> list[bytes]:
             i = j
     if delete_set != _EMPTY_DELETE_SET:
         if len(delete_set) + 1 > limit:
-            raise MessageTooLargeError(f"a delete set of {len(delete_set)} bytes does not fit in {limit} bytes")
+            raise MessageTooLargeError(f"a delete set of {len(delete_set)} bytes does not fit in {limit} bytes",
+                                       size=len(delete_set), limit=limit)
         parts.append(encode_var_uint(0) + delete_set)
     return parts
 
@@ -152,7 +153,8 @@ def _cut_struct(update: bytes, start: int, client: int, clock: int, room: int) -
         while j < n and offsets[j + 1] - offsets[i] <= budget:
             j += 1
         if j == i:
-            raise MessageTooLargeError(f"one value of {offsets[i + 1] - offsets[i]} bytes does not fit in {room} bytes")
+            raise MessageTooLargeError(f"one value of {offsets[i + 1] - offsets[i]} bytes does not fit in {room} bytes",
+                                      size=offsets[i + 1] - offsets[i], limit=room)
         data = prefix + encode_var_uint(j - i) + update[offsets[i]:offsets[j]]
         pieces.append((data, len(data), j - i))
         i = j

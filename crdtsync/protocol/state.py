@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import enum
 
-from ..errors import CrdtsyncError, ProtocolError
+from ..errors import InvalidStateError, UnexpectedMessageError  # defined in the one tree; re-exported
 
 __all__ = ["TRANSITIONS", "InvalidStateError", "Role", "State", "Trigger", "UnexpectedMessageError"]
 
@@ -78,12 +78,3 @@ TRANSITIONS: dict[tuple[Role, State, Trigger], State] = {
 INITIAL: dict[Role, State] = {C: State.IDLE, S: State.AWAITING_HELLO}
 
 del C, S
-
-
-class InvalidStateError(CrdtsyncError, RuntimeError):
-    """We tried to send something the connection's state does not allow (a bug in the caller)."""
-
-
-class UnexpectedMessageError(ProtocolError):
-    """The peer sent a well-formed message its state does not allow (Subscribe before Hello,
-    a second Hello, ...)."""

@@ -7,9 +7,10 @@
 See ``docs/relay.md``. ``crdtsync relay`` runs it from the command line.
 """
 
+from ..errors import RoomUnavailableError
 from .auth import Access, Claims, Grant, mint_token, verify_token
 from .config import NATIVE_PATH, RelayConfig
-from .room import Room, RoomState, RoomUnavailableError
+from .room import Room, RoomState
 from .server import Relay
 
 __all__ = [

@@ -23,7 +23,7 @@ from collections.abc import Hashable
 from websockets.asyncio.server import ServerConnection
 
 from ..clock import TimerHandle
-from ..errors import LimitExceededError
+from ..errors import LimitExceededError, RoomUnavailableError
 from ..protocol.native import ErrorCode
 from ..protocol.server_session import (
     Authenticated,
@@ -38,7 +38,7 @@ from ..protocol.server_session import (
 from .auth import Claims, authenticate
 from .context import RelayContext
 from .peer import CLOSE_RATE_LIMITED, Peer
-from .room import Room, RoomUnavailableError
+from .room import Room
 
 log = logging.getLogger("crdtsync.relay")
 

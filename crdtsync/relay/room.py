@@ -35,7 +35,7 @@ from typing import Any, Protocol
 from pycrdt import Doc
 
 from ..clock import Clock, TimerHandle
-from ..errors import FrameError, StorageError
+from ..errors import FrameError, RoomUnavailableError
 from ..protocol.awareness import AwarenessChange, AwarenessEntry, AwarenessRegistry, encode_awareness
 from ..storage.base import DocumentStore
 from ..storage.merge import EMPTY_UPDATE, merge_batch
@@ -48,9 +48,6 @@ log = logging.getLogger("crdtsync.relay")
 FrameCache = dict[str, bytes]
 DurableCallback = Callable[[], None]
 
-
-class RoomUnavailableError(StorageError):
-    """The room's document could not be loaded (store error, corruption or timeout)."""
 
 
 class RoomState(enum.Enum):

@@ -16,11 +16,11 @@ import contextlib
 import logging
 
 from ..clock import Clock
-from ..errors import LimitExceededError
+from ..errors import LimitExceededError, RoomUnavailableError
 from ..storage.base import DocumentStore
 from .config import RelayConfig
 from .metrics import RelayMetrics
-from .room import Member, Room, RoomState, RoomUnavailableError
+from .room import Member, Room, RoomState
 
 log = logging.getLogger("crdtsync.relay")
 

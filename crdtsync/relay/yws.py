@@ -32,7 +32,7 @@ from collections.abc import Hashable
 from websockets.asyncio.server import ServerConnection
 
 from ..clock import TimerHandle
-from ..errors import FrameError, LimitExceededError
+from ..errors import FrameError, LimitExceededError, RoomUnavailableError
 from ..protocol.awareness import InvalidAwarenessError
 from ..protocol.yjs import AuthDenied, SyncStep1, SyncStep2, YjsKind, encode_yjs, peek_yjs, update_frame
 from ..protocol.yjs import Awareness as YAwareness
@@ -48,7 +48,7 @@ from .peer import (
     CLOSE_TOKEN_EXPIRED,
     Peer,
 )
-from .room import FrameCache, Room, RoomUnavailableError
+from .room import FrameCache, Room
 
 log = logging.getLogger("crdtsync.relay")
 

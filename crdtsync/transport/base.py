@@ -20,22 +20,13 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from ..errors import TransportError
+from ..errors import ConnectionClosed
 
 __all__ = ["CLOSE_NORMAL", "CLOSE_TOO_LARGE", "ConnectionClosed", "Transport"]
 
 CLOSE_NORMAL = 1000
 CLOSE_TOO_LARGE = 1009
 
-
-class ConnectionClosed(TransportError):
-    """The transport is closed. ``code``/``reason`` are the websocket close code and reason
-    when known (1000 for a normal close, 1006 when the connection dropped)."""
-
-    def __init__(self, message: str = "connection closed", *, code: int | None = None, reason: str = ""):
-        super().__init__(message if code is None else f"{message} (code {code}{': ' + reason if reason else ''})")
-        self.code = code
-        self.reason = reason
 
 
 @runtime_checkable
