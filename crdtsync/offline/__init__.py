@@ -19,7 +19,7 @@ from .dehydrate import DehydratedState, HydrateReport, PausedMutation, dehydrate
 from .meta import QueryMeta
 from .paths import channel_dir
 from .persist import ReplicaPersister, RestoreOutcome, RestoreReport
-from .status import ConnectionMonitor, Connectivity, SyncStatus, classify
+from .status import ConnectionMonitor, Connectivity, ConnectivityStatus, classify
 
 __all__ = [
     "ChannelLimits",
@@ -35,7 +35,7 @@ __all__ = [
     "RestoreOutcome",
     "RestoreReport",
     "Role",
-    "SyncStatus",
+    "ConnectivityStatus",
     "channel_dir",
     "classify",
     "dehydrate",

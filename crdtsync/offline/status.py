@@ -50,7 +50,7 @@ class Connectivity(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class SyncStatus:
+class ConnectivityStatus:
     """A snapshot of the connection. ``local`` / ``relay``: None when not configured.
     ``last_sync_at``: the last time data came from the network (a fetch success or a relay
     (re)connection), on the client's clock."""
@@ -108,7 +108,7 @@ class ConnectionMonitor:
         self._local: bool | None = None
         self._failures = 0
         self._last_sync: float | None = None
-        self._listeners: list[Callable[[SyncStatus], None]] = []
+        self._listeners: list[Callable[[ConnectivityStatus], None]] = []
         self._unsubs: list[Callable[[], None]] = [client.query_cache.subscribe(self._on_cache_event)]
         self._probe_timer: TimerHandle | None = None
         self._probe_task: asyncio.Task[None] | None = None
@@ -151,21 +151,21 @@ class ConnectionMonitor:
 
     # -- state -------------------------------------------------------------------------------
     @property
-    def status(self) -> SyncStatus:
+    def status(self) -> ConnectivityStatus:
         return self._status
 
-    def subscribe(self, listener: Callable[[SyncStatus], None]) -> Callable[[], None]:
+    def subscribe(self, listener: Callable[[ConnectivityStatus], None]) -> Callable[[], None]:
         """Call ``listener(status)`` whenever the status changes."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
-    async def wait_for(self, state: Connectivity, timeout: float | None = None) -> SyncStatus:
+    async def wait_for(self, state: Connectivity, timeout: float | None = None) -> ConnectivityStatus:
         """Return the status once it is ``state`` (at once if it already is)."""
         if self._status.state is state:
             return self._status
-        fut: asyncio.Future[SyncStatus] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[ConnectivityStatus] = asyncio.get_running_loop().create_future()
 
-        def check(st: SyncStatus) -> None:
+        def check(st: ConnectivityStatus) -> None:
             if st.state is state and not fut.done():
                 fut.set_result(st)
 
@@ -175,10 +175,10 @@ class ConnectionMonitor:
         finally:
             unsub()
 
-    def _compute(self) -> SyncStatus:
+    def _compute(self) -> ConnectivityStatus:
         state, reason = classify(local=self._local, relay=self._relay,
                                  fetch_ok=self._failures < self.failures_to_offline)
-        return SyncStatus(state, self._local, self._relay, self._failures, self._last_sync, reason)
+        return ConnectivityStatus(state, self._local, self._relay, self._failures, self._last_sync, reason)
 
     def _update(self) -> None:
         old, new = self._status, self._compute()
