@@ -177,7 +177,10 @@ class Peer:
                 self._batch_size += len(header) + size
             else:
                 protocol = self.ws.protocol
-                protocol.send_binary(frame)
+                try:
+                    protocol.send_binary(frame)
+                except Exception:  # no longer OPEN (closing): the batch is dropped at _flush
+                    return
                 for data in protocol.data_to_send():
                     batch.append(data)
                     self._batch_size += len(data)
@@ -308,6 +311,7 @@ class Peer:
         except ConnectionClosed:
             return
         except Exception:  # the transport broke: the receive loop sees the close
+            log.debug("sender stopped", exc_info=True, extra={"fields": {"peer": self.id}})
             return
 
     async def stop(self) -> None:

@@ -35,7 +35,7 @@ def received_keys(messages: Iterable[object]) -> list[int]:
 
 
 async def test_paused_reader_gets_every_update_in_order_through_the_queue() -> None:
-    # The fast reader is served by direct writes. The paused one stops reading, so its socket
+    # The fast reader is served by the write batches. The paused one stops reading, so its socket
     # buffers fill, the transport buffer passes write_buffer and later frames wait in its
     # bounded queue; once it reads again it gets every update, in order, none twice.
     config = RelayConfig(port=0, write_buffer=8 << 10, rate=1e6, burst=1_000_000)

@@ -205,6 +205,8 @@ async def test_with_an_extension_the_protocol_encodes_the_frames() -> None:
             self.out: list[bytes] = []
 
         def send_binary(self, frame: bytes) -> None:
+            if self.state is not State.OPEN:
+                raise RuntimeError("InvalidState")  # what websockets raises, roughly
             self.out.append(b"\x82" + bytes([len(frame)]) + frame)
 
         def data_to_send(self) -> list[bytes]:
@@ -218,6 +220,11 @@ async def test_with_an_extension_the_protocol_encodes_the_frames() -> None:
         peer.send(f)
     await asyncio.sleep(0)
     assert ws.transport.wire == [b"a", b"bb", b"ccc"] and len(ws.transport.writes) == 1
+    peer.send(b"d")
+    ws.protocol.state = State.CLOSING  # closing in the middle of a batch: no exception
+    peer.send(b"e")  # into the room's fan-out loop
+    await asyncio.sleep(0)
+    assert len(ws.transport.writes) == 1
     await peer.stop()
 
 
