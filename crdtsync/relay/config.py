@@ -38,8 +38,9 @@ class RelayConfig:
     max_message_size: int = 4 << 20
     #: outgoing messages queued per connection before it is dropped as a slow consumer.
     max_queue: int = 4096
-    #: frames are written straight to a socket whose write buffer holds less than this many
-    #: bytes; above it they wait in the bounded queue (``max_queue``) for the socket to drain.
+    #: frames join a socket's write batch (one write per event-loop iteration) while its write
+    #: buffer plus the batch hold less than this many bytes; above it they wait in the bounded
+    #: queue (``max_queue``) for the socket to drain.
     write_buffer: int = 64 << 10
     #: token bucket per connection: sustained rate and burst of incoming messages. Over it the
     #: relay reads the connection more slowly (TCP pushes back); nothing is dropped.

@@ -3,15 +3,21 @@
 Frames for a peer go through :meth:`Peer.send`, which never blocks:
 
 - **Fast path** (the common case): nothing is queued for the peer and its transport's write
-  buffer holds less than ``write_buffer`` bytes, so the frame is written to the socket at once,
-  synchronously, as ``websockets.broadcast`` does (no task switch, no future per frame).
-- **Slow path**: otherwise the frame joins a bounded queue drained by the peer's sender task,
-  which awaits the socket's drain between frames. When that queue already holds ``max_queue``
-  frames the peer is a *slow consumer* and is closed with :data:`CLOSE_SLOW_CONSUMER` (1013,
-  "try again later"); the others are not slowed.
+  buffer, plus what is already waiting to be written, holds less than ``write_buffer`` bytes.
+  The frame is encoded as a websocket frame and joins the peer's *write batch*; the batch is
+  written to the socket with one ``transport.write`` at the end of the event-loop iteration
+  (``loop.call_soon``), so a burst of updates handled in one iteration costs each reader one
+  write (one syscall) instead of one per update. No task switch, no future per frame.
+- **Slow path**: otherwise the frame joins a bounded queue drained by the peer's sender task:
+  it waits for the socket to drain, then writes as many queued frames as fit in
+  ``write_buffer`` in one write. When that queue already holds ``max_queue`` frames the peer is
+  a *slow consumer* and is closed with :data:`CLOSE_SLOW_CONSUMER` (1013, "try again later");
+  the others are not slowed.
 
-So at most ``write_buffer`` bytes plus ``max_queue`` frames wait for one peer, and frames keep
-their order (the fast path is only taken when the queue is empty and no send is in flight).
+So at most about ``write_buffer`` bytes plus ``max_queue`` frames wait for one peer, and
+frames keep their order: the fast path is only taken while the queue is empty, and the sender
+writes the pending batch before any queued frame (a batch is never reordered with the queue).
+A batch is written only while the connection is OPEN: nothing follows a close frame.
 
 Frames *from* a peer go through :meth:`Peer.serve`, which hands each one to the endpoint in
 order, paced by the connection's :class:`~.ratelimit.Throttle`: over the rate it waits before
@@ -63,6 +69,19 @@ _HANDLE_REST_AFTER = frozenset({CLOSE_SLOW_CONSUMER, CLOSE_RATE_LIMITED})
 
 _ids = itertools.count(1)
 
+#: websocket frame headers (FIN, binary, unmasked: a server's) for payloads under 126 bytes.
+_SMALL_HEADERS = tuple(bytes((0x82, n)) for n in range(126))
+
+
+def frame_header(size: int) -> bytes:
+    """The RFC 6455 header of an unmasked, unfragmented binary frame of ``size`` bytes, as a
+    server sends it without extensions (what ``protocol.send_binary`` would write)."""
+    if size < 126:
+        return _SMALL_HEADERS[size]
+    if size < 1 << 16:
+        return b"\x82\x7e" + size.to_bytes(2, "big")
+    return b"\x82\x7f" + size.to_bytes(8, "big")
+
 
 class Endpoint(Protocol):
     """What :meth:`Peer.serve` drives: one protocol's handling of received frames."""
@@ -104,7 +123,16 @@ class Peer:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._close_task: asyncio.Task[None] | None = None
-        self._sending = False  # the sender task has a frame in flight
+        self._sending = False  # the sender task is writing the queue: the fast path waits
+        # the write batch: encoded frames (header, payload, header, ...) written at the end of
+        # this event-loop iteration; its wire size and its payload bytes (for bytes_out)
+        self._batch: list[bytes] = []
+        self._batch_size = 0
+        self._batch_payload = 0
+        self._budget = 0  # bytes the open batch may reach: write_buffer - transport buffer
+        # frames are encoded here only without extensions (the relay never negotiates any);
+        # otherwise the websockets protocol encodes them (e.g. compresses)
+        self._raw = not ws.protocol.extensions
         self.closing = False
         self.close_code: int | None = None  # the code of the close we started
 
@@ -119,42 +147,82 @@ class Peer:
         return len(self._queue)
 
     def send(self, frame: bytes) -> None:
-        """Send ``frame`` now if the socket keeps up, else queue it; closes the connection if
-        the queue is full (slow consumer)."""
+        """Send ``frame`` with this iteration's write batch if the socket keeps up, else queue
+        it; closes the connection if the queue is full (slow consumer)."""
         if self.closing:
             return
-        queue = self._queue
-        if not queue and not self._sending:
+        batch = self._batch
+        if batch:
+            # a batch is open in this iteration (the queue was empty and the socket below
+            # write_buffer when it opened): it takes frames while the bytes waiting for this
+            # socket stay below write_buffer and nothing was queued since
+            ok = self._batch_size < self._budget and not self._queue
+        elif not self._queue and not self._sending:
             ws = self.ws
-            transport = ws.transport
-            if (
-                ws.protocol.state is State.OPEN
-                and ws.send_in_progress is None
-                and transport.get_write_buffer_size() < self.write_buffer
-            ):
+            ok = ws.protocol.state is State.OPEN and ws.send_in_progress is None
+            if ok:
+                self._budget = self.write_buffer - ws.transport.get_write_buffer_size()
+                ok = self._budget > 0
+                if ok:
+                    asyncio.get_running_loop().call_soon(self._flush)
+        else:
+            ok = False
+        if ok:
+            size = len(frame)
+            self._batch_payload += size
+            if self._raw:
+                header = _SMALL_HEADERS[size] if size < 126 else frame_header(size)
+                batch.append(header)
+                batch.append(frame)
+                self._batch_size += len(header) + size
+            else:
+                protocol = self.ws.protocol
                 try:
-                    ws.protocol.send_binary(frame)
-                    ws.send_data()
-                except Exception:  # the transport broke: the receive loop sees the close
+                    protocol.send_binary(frame)
+                except Exception:  # no longer OPEN (closing): the batch is dropped at _flush
                     return
-                self.metrics.bytes_out.inc(len(frame))
-                return
+                for data in protocol.data_to_send():
+                    batch.append(data)
+                    self._batch_size += len(data)
+            return
+        queue = self._queue
         if len(queue) >= self.max_queue:
             self.metrics.dropped.labels("slow_consumer").inc()
             log.warning(
                 "slow consumer disconnected",
-                extra={"fields": {"peer": self.id, "queued": len(self._queue)}},
+                extra={"fields": {"peer": self.id, "queued": len(queue)}},
             )
             self.close(CLOSE_SLOW_CONSUMER, "outgoing queue full", drain=False)
             return
-        self._queue.append(frame)
+        queue.append(frame)
         self._wake.set()
+
+    def _flush(self) -> None:
+        """Write the write batch in one ``transport.write`` (if the connection is still OPEN:
+        once a close frame is out, nothing more may be written; the frames are then lost with
+        the connection, as they would be in the socket's buffer)."""
+        batch = self._batch
+        if not batch:
+            return
+        payload = self._batch_payload
+        self._batch = []
+        self._batch_size = self._batch_payload = 0
+        ws = self.ws
+        if ws.protocol.state is not State.OPEN:
+            return
+        try:
+            ws.transport.write(b"".join(batch))
+        except Exception:  # the transport broke: the receive loop sees the close
+            return
+        self.metrics.bytes_out.inc(payload)
 
     def close(self, code: int, reason: str, *, drain: bool = True) -> None:
         """Close the connection once the frames already queued are sent (``drain=False``:
-        discard them, as for a slow consumer). Later :meth:`send` calls are ignored."""
+        discard them, as for a slow consumer). Later :meth:`send` calls are ignored. The write
+        batch goes out first either way (it is already accepted for the socket)."""
         if self.closing:
             return
+        self._flush()
         self.closing = True
         self.close_code = code
         pending = list(self._queue) if drain else []
@@ -198,6 +266,9 @@ class Peer:
             await self.ws.close(code, reason)
 
     async def _sender(self) -> None:
+        """Drain the queue: wait for the socket to drain, write as many queued frames as fit in
+        ``write_buffer`` (at least one) in one write, repeat. While it runs the fast path is
+        closed, so no frame overtakes a queued one."""
         queue = self._queue
         ws = self.ws
         metrics = self.metrics
@@ -205,17 +276,42 @@ class Peer:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
-                while queue and not self.closing:
-                    frame = queue.popleft()
-                    self._sending = True
-                    try:
-                        await ws.send(frame)  # waits for the socket to drain
-                    finally:
-                        self._sending = False
-                    metrics.bytes_out.inc(len(frame))
+                if not queue or self.closing:
+                    if self.closing:
+                        return
+                    continue
+                self._sending = True
+                try:
+                    self._flush()  # frames accepted for the fast path before the queued ones
+                    while queue and not self.closing:
+                        await ws.drain()  # below the transport's low-water mark
+                        if self.closing or ws.protocol.state is not State.OPEN:
+                            return
+                        room = self.write_buffer - ws.transport.get_write_buffer_size()
+                        out: list[bytes] = []
+                        payload = 0
+                        while queue:
+                            frame = queue[0]
+                            if out and payload + len(frame) > room:
+                                break
+                            queue.popleft()
+                            payload += len(frame)
+                            if self._raw:
+                                out.append(frame_header(len(frame)))
+                                out.append(frame)
+                            else:
+                                ws.protocol.send_binary(frame)
+                                out.extend(ws.protocol.data_to_send())
+                        ws.transport.write(b"".join(out))
+                        metrics.bytes_out.inc(payload)
+                finally:
+                    self._sending = False
                 if self.closing:
                     return
         except ConnectionClosed:
+            return
+        except Exception:  # the transport broke: the receive loop sees the close
+            log.debug("sender stopped", exc_info=True, extra={"fields": {"peer": self.id}})
             return
 
     async def stop(self) -> None:
@@ -226,6 +322,7 @@ class Peer:
                 await asyncio.wait_for(asyncio.shield(self._close_task), 10.0)
         self.closing = True
         self._queue.clear()
+        self._batch.clear()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

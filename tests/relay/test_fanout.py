@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import pytest
+from pycrdt import Doc, Map
 from websockets.asyncio.client import connect
 
 from crdtsync.protocol import yjs as y
@@ -33,7 +35,7 @@ def received_keys(messages: Iterable[object]) -> list[int]:
 
 
 async def test_paused_reader_gets_every_update_in_order_through_the_queue() -> None:
-    # The fast reader is served by direct writes. The paused one stops reading, so its socket
+    # The fast reader is served by the write batches. The paused one stops reading, so its socket
     # buffers fill, the transport buffer passes write_buffer and later frames wait in its
     # bounded queue; once it reads again it gets every update, in order, none twice.
     config = RelayConfig(port=0, write_buffer=8 << 10, rate=1e6, burst=1_000_000)
@@ -71,6 +73,47 @@ async def test_paused_reader_gets_every_update_in_order_through_the_queue() -> N
         await paused.close()
         for c in (writer, fast):
             await c.close()
+
+
+async def test_a_burst_handled_in_one_iteration_reaches_each_reader_in_one_write_in_order() -> None:
+    # Updates applied in one event-loop iteration (as when one read brings many frames) are
+    # coalesced: each reader's socket gets one write holding all of them, in order.
+    async with Relay(RelayConfig(port=0), MemoryStore()) as relay:
+        readers = [await YClient.open(f"{relay.url}/r") for _ in range(3)]
+        room = relay.rooms.get("r")
+        assert room is not None
+        await wait_until(lambda: len(room.members) == 3)
+        doc: Doc = Doc()
+        updates: list[bytes] = []
+        sub = doc.observe(lambda ev: updates.append(bytes(ev.update)))
+        for i in range(50):
+            doc.get("m", type=Map)[f"key{i:05d}"] = i
+        doc.unobserve(sub)
+        writes: dict[int, int] = {}
+        for peer in relay.peers.values():
+            peer.ws.transport = CountingTransport(peer.ws.transport, writes, peer.id)  # type: ignore[assignment]
+        for update in updates:
+            room.apply_update(update, None)
+        for r in readers:
+            await r.wait_for(lambda r=r: len(r.m) == 50)  # type: ignore[misc]
+            assert received_keys(r.received) == list(range(50))
+        assert sorted(writes.values()) == [1, 1, 1]
+        for r in readers:
+            await r.close()
+
+
+class CountingTransport:
+    """A transport that counts the writes (syscalls) made through it, per peer."""
+
+    def __init__(self, inner: Any, counts: dict[int, int], key: int):
+        self._inner, self._counts, self._key = inner, counts, key
+
+    def write(self, data: bytes) -> None:
+        self._counts[self._key] = self._counts.get(self._key, 0) + 1
+        self._inner.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
 
 
 async def wait_until(predicate: Callable[[], bool]) -> None:
