@@ -141,3 +141,12 @@ async def test_text_frames_rejected(fuzz_relay: Relay) -> None:
     code, _ = await asyncio.wait_for(c.closed, 5)
     assert code == 1003
     await _check_alive(fuzz_relay)
+
+
+async def test_a_text_frame_on_the_native_endpoint_is_a_fatal_bad_frame(fuzz_relay: Relay) -> None:
+    c = await NClient.open(f"{fuzz_relay.url}/v1", doc_id="fz")
+    c.send_raw("hello")
+    code, _ = await asyncio.wait_for(c.closed, 5)
+    assert code == 1008
+    assert (c.errors[-1].code, c.errors[-1].fatal) == ("bad_frame", True)
+    await _check_alive(fuzz_relay)
