@@ -48,6 +48,7 @@ from typing import Any, Protocol, TypeAlias
 
 from ..errors import AuthError, FrameError, MessageTooLargeError, ProtocolError, StorageError
 from .awareness import AwarenessNotOwnedError, InvalidAwarenessError
+from .close_codes import CloseCode
 from .connection import Connection
 from .native import (
     Ack,
@@ -88,8 +89,8 @@ _UNCUTTABLE = b"!"  # in a FrameCache count entry: the update cannot be cut to t
 EMPTY_STATE_VECTOR = b"\x00"
 
 # close codes the shell uses (the websocket close code after a fatal Error)
-CLOSE_POLICY = 1008
-CLOSE_TOKEN_EXPIRED = 4001
+CLOSE_POLICY = CloseCode.POLICY
+CLOSE_TOKEN_EXPIRED = CloseCode.TOKEN_EXPIRED
 
 
 class RoomView(Protocol):

@@ -44,24 +44,26 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from ..clock import Clock
+from ..protocol.close_codes import CloseCode
 from .auth import Claims
 from .metrics import RelayMetrics
 from .ratelimit import Throttle
 
 log = logging.getLogger("crdtsync.relay")
 
-CLOSE_GOING_AWAY = 1001
-CLOSE_PROTOCOL_ERROR = 1002
-CLOSE_BAD_DATA = 1003
-CLOSE_INVALID_PAYLOAD = 1007
-CLOSE_POLICY = 1008
-CLOSE_TOO_BIG = 1009
-CLOSE_INTERNAL = 1011
-CLOSE_SLOW_CONSUMER = 1013
-CLOSE_TOKEN_EXPIRED = 4001
-CLOSE_FORBIDDEN = 4003
-CLOSE_ROOM_UNAVAILABLE = 4004
-CLOSE_RATE_LIMITED = 4029
+# the relay's close codes, by their old names (defined once, in CloseCode)
+CLOSE_GOING_AWAY = CloseCode.GOING_AWAY
+CLOSE_PROTOCOL_ERROR = CloseCode.PROTOCOL_ERROR
+CLOSE_BAD_DATA = CloseCode.BAD_DATA
+CLOSE_INVALID_PAYLOAD = CloseCode.INVALID_PAYLOAD
+CLOSE_POLICY = CloseCode.POLICY
+CLOSE_TOO_BIG = CloseCode.TOO_BIG
+CLOSE_INTERNAL = CloseCode.INTERNAL
+CLOSE_SLOW_CONSUMER = CloseCode.SLOW_CONSUMER
+CLOSE_TOKEN_EXPIRED = CloseCode.TOKEN_EXPIRED
+CLOSE_FORBIDDEN = CloseCode.FORBIDDEN
+CLOSE_ROOM_UNAVAILABLE = CloseCode.ROOM_UNAVAILABLE
+CLOSE_RATE_LIMITED = CloseCode.RATE_LIMITED
 
 #: closes after which the frames a peer had already sent are still handled (its stream is
 #: sound; only the relay's side gave up): a slow consumer, a client held back too long.

@@ -35,6 +35,7 @@ from pycrdt import Doc, Map
 from ..clock import Clock, SystemClock
 from ..errors import AuthError, FrameError, TransportError
 from ..protocol.awareness import AwarenessRegistry
+from ..protocol.close_codes import CloseCode
 from ..protocol.native import Ack, ErrorCode, NativeMessage, decode
 from ..protocol.server_session import (
     CloseConnection,
@@ -208,7 +209,7 @@ class MemoryRelay:
     async def drop_all(self) -> None:
         """Close every connection (the clients see the connection drop)."""
         for s in list(self.sessions.values()):
-            await s.transport.close(1012, "relay restart")
+            await s.transport.close(CloseCode.SERVICE_RESTART, "relay restart")
 
     async def release_acks(self) -> None:
         held, self._held = self._held, []

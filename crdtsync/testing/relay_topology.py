@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import NotConvergedError, SimulationError, TransportError
+from ..protocol.close_codes import CloseCode
 from ..relay import NATIVE_PATH, Relay, RelayConfig
 from ..replica import Replica
 from ..storage.memory import MemoryStore
@@ -164,7 +165,7 @@ class RelayTopology:
         self.log.append(f"drop {node.name}")
         for t in node.transports:
             with contextlib.suppress(Exception):
-                await t.close(1006, "dropped by the topology")
+                await t.close(CloseCode.ABNORMAL, "dropped by the topology")
         node.transports.clear()
 
     async def partition(self, client: int) -> None:

@@ -21,11 +21,12 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from ..errors import ConnectionClosed
+from ..protocol.close_codes import CloseCode
 
 __all__ = ["CLOSE_NORMAL", "CLOSE_TOO_LARGE", "ConnectionClosed", "Transport"]
 
-CLOSE_NORMAL = 1000
-CLOSE_TOO_LARGE = 1009
+CLOSE_NORMAL = CloseCode.NORMAL
+CLOSE_TOO_LARGE = CloseCode.TOO_BIG
 
 
 
