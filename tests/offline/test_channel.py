@@ -14,7 +14,7 @@ import pytest
 from crdtsync.offline import ChannelLimits, LocalChannel, Role, channel_dir
 from crdtsync.offline.election import LeaderLock
 from crdtsync.replica import Replica
-from tests.offline.waiting import until
+from crdtsync.testing.waiting import until_value as until
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -18,7 +18,7 @@ from crdtsync.offline.dehydrate import dehydrate, hydrate
 from crdtsync.origins import REMOTE
 from crdtsync.replica import Replica
 from crdtsync.storage import CompactionPolicy, SQLiteStore
-from tests.offline.waiting import until
+from crdtsync.testing.waiting import until_value as until
 
 pytestmark = pytest.mark.timeout(30)
 

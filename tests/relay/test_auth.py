@@ -20,6 +20,7 @@ from crdtsync.protocol.awareness import AwarenessEntry, encode_awareness, state_
 from crdtsync.relay import Access, Relay, RelayConfig, mint_token, verify_token
 from crdtsync.relay.auth import authenticate
 from crdtsync.storage import MemoryStore
+from crdtsync.testing.waiting import until
 
 from .clients import NClient, YClient
 
@@ -208,14 +209,9 @@ async def test_token_refresh_on_reconnect(secured: tuple[Relay, MemoryStore]) ->
     rw.m["v"] = "changed"
     room = relay.rooms.get("doc")
     assert room is not None
-    await asyncio.wait_for(_wait_room(lambda: room.doc.get("m", type=Map).get("v") == "changed"), 5)
+    await asyncio.wait_for(until(lambda: room.doc.get("m", type=Map).get("v") == "changed"), 5)
     await rw.close()
 
-
-async def _wait_room(pred: object) -> None:
-    assert callable(pred)
-    while not pred():
-        await asyncio.sleep(0)
 
 
 def test_an_altered_token_string_never_verifies() -> None:

@@ -13,6 +13,7 @@ from crdtsync.protocol import yjs as y
 from crdtsync.protocol.awareness import AwarenessEntry, encode_awareness, state_json
 from crdtsync.relay import Relay, RelayConfig, mint_token
 from crdtsync.storage import MemoryStore
+from crdtsync.testing.waiting import until
 
 from .clients import NClient, YClient
 
@@ -83,7 +84,7 @@ async def test_renewals_are_coalesced_and_traffic_is_linear() -> None:
                 c.send(y.Awareness(aw(100 + i, round_, {"i": i})))
         room = relay.rooms.get("r")
         assert room is not None
-        await asyncio.wait_for(_until(lambda: room.awareness.clock_of(105) == 4), 5)
+        await asyncio.wait_for(until(lambda: room.awareness.clock_of(105) == 4), 5)
         assert [len(aw_frames(c)) for c in clients] == counts  # nothing sent yet
         await clock.advance(5.1)
         for c, before in zip(clients, counts, strict=True):
@@ -131,11 +132,6 @@ async def test_bad_awareness_rejected_room_intact() -> None:
         for cl in (a, b, c):
             await cl.close()
 
-
-async def _until(pred: object) -> None:
-    assert callable(pred)
-    while not pred():
-        await asyncio.sleep(0)
 
 
 OWNER_SECRET = b"0123456789abcdef-presence"

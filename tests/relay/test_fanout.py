@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -16,6 +16,7 @@ from crdtsync.protocol import yjs as y
 from crdtsync.relay import Relay, RelayConfig
 from crdtsync.relay.loop import loop_factory, run_relay_loop
 from crdtsync.storage import MemoryStore
+from crdtsync.testing.waiting import until
 
 from .clients import YClient
 
@@ -45,7 +46,7 @@ async def test_paused_reader_gets_every_update_in_order_through_the_queue() -> N
         paused = await connect(f"{relay.url}/r", max_queue=1, compression=None, max_size=None)
         room = relay.rooms.get("r")
         assert room is not None
-        await wait_until(lambda: len(room.members) == 3)
+        await until(lambda: len(room.members) == 3)
         n, half = N, N // 2
         for i in range(half):
             writer.m[f"key{i:05d}"] = "v" * SIZE
@@ -82,7 +83,7 @@ async def test_a_burst_handled_in_one_iteration_reaches_each_reader_in_one_write
         readers = [await YClient.open(f"{relay.url}/r") for _ in range(3)]
         room = relay.rooms.get("r")
         assert room is not None
-        await wait_until(lambda: len(room.members) == 3)
+        await until(lambda: len(room.members) == 3)
         doc: Doc = Doc()
         updates: list[bytes] = []
         sub = doc.observe(lambda ev: updates.append(bytes(ev.update)))
@@ -115,12 +116,6 @@ class CountingTransport:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-
-async def wait_until(predicate: Callable[[], bool]) -> None:
-    """Yield to the loop until ``predicate`` holds (bounded; for relay-side state only)."""
-    async with asyncio.timeout(5):
-        while not predicate():
-            await asyncio.sleep(0)
 
 
 async def test_awareness_sent_metric_counts_broadcasts_and_snapshots() -> None:

@@ -14,6 +14,7 @@ from crdtsync.protocol import native as n
 from crdtsync.protocol import yjs as y
 from crdtsync.relay import Relay, RelayConfig
 from crdtsync.storage import MemoryStore
+from crdtsync.testing.waiting import until
 
 from .clients import NClient, YClient
 
@@ -68,7 +69,7 @@ async def test_max_connections() -> None:
             await connect(f"{relay.url}/r")
         assert info.value.response.status_code == 503
         await a.close()
-        await asyncio.wait_for(_until(lambda: len(relay.peers) < 2), 5)
+        await asyncio.wait_for(until(lambda: len(relay.peers) < 2), 5)
         c = await YClient.open(f"{relay.url}/r")
         await b.close()
         await c.close()
@@ -90,7 +91,7 @@ async def test_slow_consumer_disconnected_others_unaffected() -> None:
         fast = await YClient.open(f"{relay.url}/r")
         # a client that never reads: its socket buffers fill, then the relay's queue
         slow = await connect(f"{relay.url}/r", max_queue=1, compression=None, max_size=None)
-        await asyncio.wait_for(_until(lambda: len(relay.rooms.get("r").members) == 3), 5)  # type: ignore[union-attr]
+        await asyncio.wait_for(until(lambda: len(relay.rooms.get("r").members) == 3), 5)  # type: ignore[union-attr]
         for i in range(400):
             writer.m[f"k{i}"] = "x" * 60_000
         await fast.wait_for(lambda: len(fast.m) == 400, timeout=20)
@@ -144,9 +145,3 @@ async def test_healthz_and_metrics(relay: Relay) -> None:
     assert 'crdtsync_connections{protocol="yjs"} 2.0' in body
     await a.close()
     await b.close()
-
-
-async def _until(pred: object) -> None:
-    assert callable(pred)
-    while not pred():
-        await asyncio.sleep(0)

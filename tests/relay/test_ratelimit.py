@@ -15,6 +15,7 @@ from crdtsync.protocol import native as n
 from crdtsync.relay import Relay, RelayConfig
 from crdtsync.relay.ratelimit import Throttle
 from crdtsync.storage import SQLiteStore
+from crdtsync.testing.waiting import until
 
 from .clients import NClient, YClient
 from .stores import DurableView
@@ -176,13 +177,7 @@ async def test_client_held_back_too_long_is_closed_after_everything_it_sent_is_a
             assert "rate_limited" in client.error_codes()
         room = relay.rooms.get("r")
         assert room is not None
-        await asyncio.wait_for(_until(lambda: len(room.doc.get("m", type=Map)) == 30), 5)
+        await asyncio.wait_for(until(lambda: len(room.doc.get("m", type=Map)) == 30), 5)
         assert relay.metrics.dropped.labels("rate_limited")._value.get() == 1
         await client.close()
     assert store.keys("r") == {f"k{i}" for i in range(30)}
-
-
-async def _until(pred: object) -> None:
-    assert callable(pred)
-    while not pred():
-        await asyncio.sleep(0)  # bounded by the caller's wait_for

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 
 import pytest
 from pycrdt import Doc, Text
@@ -16,6 +16,7 @@ from crdtsync.relay.metrics import RelayMetrics
 from crdtsync.relay.room import FrameCache, Room, RoomState
 from crdtsync.relay.rooms import RoomManager
 from crdtsync.storage import MemoryStore
+from crdtsync.testing.waiting import until
 
 from .stores import GatedStore
 
@@ -78,11 +79,11 @@ async def test_room_whose_only_join_was_cancelled_during_load_is_unloaded() -> N
     store.gate.set()
     room = rooms.get("d")
     assert room is not None
-    await asyncio.wait_for(_until(lambda: room.state is not RoomState.LOADING), 5)
+    await asyncio.wait_for(until(lambda: room.state is not RoomState.LOADING), 5)
     await clock.settle()
     assert room.idle_timer is not None
     await clock.advance(5.5)
-    await asyncio.wait_for(_until(lambda: rooms.get("d") is None and not rooms._unloading), 5)
+    await asyncio.wait_for(until(lambda: rooms.get("d") is None and not rooms._unloading), 5)
     # a join while the timer runs keeps the room
     joined = await rooms.join("e", _Member("b"))
     assert joined.idle_timer is None
@@ -108,10 +109,6 @@ async def test_join_cancelled_after_the_load_finished_arms_the_idle_timer() -> N
     assert room.idle_timer is not None
     await rooms.close()
 
-
-async def _until(pred: Callable[[], bool]) -> None:
-    while not pred():
-        await asyncio.sleep(0)  # bounded by the caller's wait_for
 
 
 async def test_awareness_removal_markers_of_a_room_expire() -> None:

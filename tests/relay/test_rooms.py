@@ -9,6 +9,7 @@ from pycrdt import Doc, Map
 from crdtsync.clock import FakeClock
 from crdtsync.protocol import native as n
 from crdtsync.relay import Relay, RelayConfig
+from crdtsync.testing.waiting import until
 
 from .clients import NClient, YClient
 from .stores import BrokenStore, GatedStore
@@ -80,20 +81,14 @@ async def test_idle_room_unloads_after_configured_time_and_reloads_with_data() -
         await b.wait_for(lambda: b.m.get("x") == "kept")
         await a.close()
         await b.close()
-        await asyncio.wait_for(_until(lambda: not relay.rooms.get("r") or not relay.rooms.get("r").members), 5)  # type: ignore[union-attr]
+        await asyncio.wait_for(until(lambda: not relay.rooms.get("r") or not relay.rooms.get("r").members), 5)  # type: ignore[union-attr]
         assert relay.rooms.get("r") is not None
         await clock.advance(9.0)
         assert relay.rooms.get("r") is not None
         await clock.advance(1.5)
-        await asyncio.wait_for(_until(lambda: relay.rooms.get("r") is None and not relay.rooms._unloading), 5)
+        await asyncio.wait_for(until(lambda: relay.rooms.get("r") is None and not relay.rooms._unloading), 5)
         assert store.loads == 1
         c = await YClient.open(f"{relay.url}/r")
         await c.wait_for(lambda: c.m.get("x") == "kept")
         assert store.loads == 2
         await c.close()
-
-
-async def _until(pred: object) -> None:
-    assert callable(pred)
-    while not pred():
-        await asyncio.sleep(0)  # yields to the loop; bounded by the caller's wait_for

@@ -8,14 +8,7 @@ from crdtsync import FakeClock, QueryClient
 from crdtsync.normalize import EntityType
 from crdtsync.sync import Backoff, MemoryRelay, SyncProvider
 from crdtsync.sync.client_binding import bind_client
-
-
-async def until(clock: FakeClock, predicate: Any, rounds: int = 100) -> None:
-    for _ in range(rounds):
-        if predicate():
-            return
-        await clock.settle()
-    raise AssertionError("condition not reached")
+from crdtsync.testing.waiting import settle_until
 
 
 def returning(value: Any) -> Any:
@@ -39,7 +32,7 @@ async def test_observed_queries_and_referenced_entities_are_subscribed_then_rele
     await client.fetch_query(("unobserved", 1), returning(1))
     obs = client.observe(("todos", "list"), returning([{"id": 1, "t": "a"}]), normalize=[todo], gc_time=10)
     stop = obs.subscribe(lambda r: None)
-    await until(clock, lambda: obs.get_current_result().is_success)
+    await settle_until(clock, lambda: obs.get_current_result().is_success)
     assert provider.subscriptions == {"todos", "entity:todo"}  # not "unobserved"
     stop()
     await clock.advance(9)
@@ -78,11 +71,11 @@ async def test_remote_updates_reach_exactly_the_affected_observers() -> None:
     release = ba.retain("todos")  # a writer with no observers holds its document explicitly
     await pa.wait_synced("todos")
     await pb.wait_synced("todos")
-    await until(clock, lambda: b.get_query_data(("todos", 2)) == {"title": "two"})
+    await settle_until(clock, lambda: b.get_query_data(("todos", 2)) == {"title": "two"})
     seen[1].clear()
     seen[2].clear()
     a.set_query_data(("todos", 1), {"title": "ONE"})
-    await until(clock, lambda: seen[1] == [{"title": "ONE"}])
+    await settle_until(clock, lambda: seen[1] == [{"title": "ONE"}])
     assert seen[2] == []
     for s in stops:
         s()
@@ -101,14 +94,14 @@ async def test_binding_made_during_an_entity_gc_window_subscribes_on_re_referenc
     todo = EntityType("todo", gc_time=10)
     obs = client.observe(("todos",), returning([{"id": 1}]), normalize=[todo], gc_time=1)
     stop = obs.subscribe(lambda r: None)
-    await until(clock, lambda: obs.get_current_result().is_success)
+    await settle_until(clock, lambda: obs.get_current_result().is_success)
     stop()
     await clock.advance(1.5)  # the query is gone; entity:todo waits out its gc time
     provider = SyncProvider(client.replica, relay.connect, clock=clock)
     binding = bind_client(client, provider)
     again = client.observe(("todos",), returning([{"id": 1}]), normalize=[todo])
     stop2 = again.subscribe(lambda r: None)
-    await until(clock, lambda: again.get_current_result().is_success)
+    await settle_until(clock, lambda: again.get_current_result().is_success)
     assert provider.subscriptions == {"todos", "entity:todo"}
     stop2()
     binding.close()

@@ -12,22 +12,12 @@ from crdtsync import Replica
 from crdtsync.errors import PermissionDeniedError
 from crdtsync.relay import NATIVE_PATH, Relay, RelayConfig, mint_token
 from crdtsync.sync import Backoff, SyncProvider
+from crdtsync.testing.waiting import until_replica
 
 SECRET = b"e2e-secret-0123456789"
 TIMEOUT = 10.0
 
 
-async def until(predicate: Callable[[], bool], replica: Replica, doc_id: str) -> None:
-    """Wait (on change notifications, not on a timer) until ``predicate`` holds."""
-    changed = asyncio.Event()
-    stop = replica.watch(doc_id, (), lambda _origin: changed.set())
-    try:
-        async with asyncio.timeout(TIMEOUT):
-            while not predicate():
-                await changed.wait()
-                changed.clear()
-    finally:
-        stop()
 
 
 async def start_synced(doc_id: str, *providers: SyncProvider) -> None:
@@ -74,8 +64,8 @@ async def test_three_peers_converge_through_the_relay(providers: Callable[..., S
     await start_synced("notes/1", a, b)
     a.replica.write(("notes/1", "title"), "héllo ✓")
     b.replica.write(("notes/1", "body"), "from b")
-    await until(lambda: b.replica.read(("notes/1", "title")) == "héllo ✓", b.replica, "notes/1")
-    await until(lambda: a.replica.read(("notes/1", "body")) == "from b", a.replica, "notes/1")
+    await until_replica(lambda: b.replica.read(("notes/1", "title")) == "héllo ✓", b.replica, "notes/1")
+    await until_replica(lambda: a.replica.read(("notes/1", "body")) == "from b", a.replica, "notes/1")
     async with asyncio.timeout(TIMEOUT):
         await a.wait_acked()
         await b.wait_acked()
@@ -88,7 +78,7 @@ async def test_three_peers_converge_through_the_relay(providers: Callable[..., S
     async with asyncio.timeout(TIMEOUT):
         await c.wait_acked()
     assert c.replica.read(("notes/1", "title")) == "héllo ✓"
-    await until(lambda: a.replica.read(("notes/1", "late")) == "from c", a.replica, "notes/1")
+    await until_replica(lambda: a.replica.read(("notes/1", "late")) == "from c", a.replica, "notes/1")
 
 
 async def test_offline_edits_sync_after_a_reconnect(providers: Callable[..., SyncProvider]) -> None:
@@ -105,7 +95,7 @@ async def test_offline_edits_sync_after_a_reconnect(providers: Callable[..., Syn
         await a.wait_synced("doc")
         await a.wait_acked()
     assert a.replica.read(("doc", "b")) == 2
-    await until(lambda: b.replica.read(("doc", "a")) == 1, b.replica, "doc")
+    await until_replica(lambda: b.replica.read(("doc", "a")) == 1, b.replica, "doc")
 
 
 async def test_read_only_peer_receives_but_cannot_write(providers: Callable[..., SyncProvider]) -> None:
@@ -113,7 +103,7 @@ async def test_read_only_peer_receives_but_cannot_write(providers: Callable[...,
     reader = providers(token(("doc", "read")))
     await start_synced("doc", writer, reader)
     writer.replica.write(("doc", "k"), "v")
-    await until(lambda: reader.replica.read(("doc", "k")) == "v", reader.replica, "doc")
+    await until_replica(lambda: reader.replica.read(("doc", "k")) == "v", reader.replica, "doc")
     reader.replica.write(("doc", "k"), "hacked")
     with pytest.raises(PermissionDeniedError):
         async with asyncio.timeout(TIMEOUT):

@@ -14,17 +14,11 @@ from crdtsync.errors import PermissionDeniedError, ProtocolError, RemoteError, T
 from crdtsync.origins import OriginKind
 from crdtsync.protocol import native
 from crdtsync.sync import Backoff, ConnectionState, MemoryRelay, SyncProvider, SyncStatus
+from crdtsync.testing.waiting import settle_until
 
 MakeProvider = Callable[..., SyncProvider]
 
 
-async def until(clock: FakeClock, predicate: Callable[[], bool], rounds: int = 50) -> None:
-    """Let the loop run (no time passes) until ``predicate`` holds."""
-    for _ in range(rounds):
-        if predicate():
-            return
-        await clock.settle()
-    raise AssertionError("condition not reached")
 
 
 @pytest.fixture
@@ -83,7 +77,7 @@ async def test_two_peers_see_each_others_edits_with_a_remote_origin(
     origins: list[Any] = []
     b.replica.watch("todos", (), origins.append)
     a.replica.write(("todos", 1), {"title": "Zoë ✓"})
-    await until(clock, lambda: b.replica.read(("todos", 1)) == {"title": "Zoë ✓"})
+    await settle_until(clock, lambda: b.replica.read(("todos", 1)) == {"title": "Zoë ✓"})
     assert origins and origins[-1] == b.origin and origins[-1].kind is OriginKind.REMOTE
 
 
@@ -95,7 +89,7 @@ async def test_existing_content_syncs_both_ways_on_subscribe(make_provider: Make
     late.write(("doc", "from_late"), 2)
     b = await started(make_provider(replica=late), "doc")
     await b.wait_acked()
-    await until(clock, lambda: a.replica.read(("doc", "from_late")) == 2)
+    await settle_until(clock, lambda: a.replica.read(("doc", "from_late")) == 2)
     assert b.replica.read(("doc", "from_a")) == 1
 
 
@@ -106,7 +100,7 @@ async def test_no_echo_a_remote_update_is_never_sent_back(
     b = await started(make_provider(name="b"), "d")
     for i in range(5):
         a.replica.write(("d", str(i)), i)
-    await until(clock, lambda: b.replica.read(("d", "4")) == 4)
+    await settle_until(clock, lambda: b.replica.read(("d", "4")) == 4)
     await a.wait_acked()
     b_session = b.status.session_id
     assert [m for sid, m in relay.messages(native.Update) if sid == b_session] == []
@@ -166,7 +160,7 @@ async def test_offline_edits_flow_both_ways_after_a_reconnect(
     b = await started(make_provider(name="b"), "d")
     relay.refuse = True
     await relay.drop_all()
-    await until(clock, lambda: a.status.state is ConnectionState.OFFLINE)
+    await settle_until(clock, lambda: a.status.state is ConnectionState.OFFLINE)
     assert not a.status.connected
     a.replica.write(("d", "a_offline"), "A")  # offline edit on a
     assert not a.is_acked()
@@ -191,13 +185,13 @@ async def test_unacked_updates_are_resent_by_state_vector_after_a_drop(clock: Fa
     try:
         await started(p)
         p.subscribe("d")
-        await until(clock, lambda: p.is_synced("d") or p.status.state is not ConnectionState.CONNECTED)
+        await settle_until(clock, lambda: p.is_synced("d") or p.status.state is not ConnectionState.CONNECTED)
         p.replica.write(("d", "k"), "v")
         await clock.settle()
         assert not p.is_acked()
         relay.docs.clear()  # the relay "lost" it (restarted before persisting)
         await relay.drop_all()
-        await until(clock, lambda: p.status.state is ConnectionState.OFFLINE)
+        await settle_until(clock, lambda: p.status.state is ConnectionState.OFFLINE)
         assert not p.is_acked()
         relay.hold_acks = False
         await clock.advance(1)
@@ -220,17 +214,17 @@ async def test_backoff_grows_exponentially_and_resets_after_success(
         return lambda: p.status.attempt == n and p.status.next_retry_at is not None
 
     for attempt in range(1, 6):
-        await until(clock, offline_after(attempt))
+        await settle_until(clock, offline_after(attempt))
         assert p.status.state is ConnectionState.OFFLINE
         retry_at = p.status.next_retry_at
         assert retry_at is not None and isinstance(p.status.last_error, TransportError)
         delays.append(retry_at - clock.now())
         await clock.advance(retry_at - clock.now())
     assert delays == [1.0, 2.0, 4.0, 8.0, 8.0]
-    await until(clock, lambda: p.status.attempt == 6)  # the last advance made attempt 6
+    await settle_until(clock, lambda: p.status.attempt == 6)  # the last advance made attempt 6
     relay.refuse = False
     await clock.advance(8)
-    await until(clock, lambda: p.status.connected)
+    await settle_until(clock, lambda: p.status.connected)
     assert p.status.attempt == 0 and relay.connects == 7
 
 
@@ -254,7 +248,7 @@ async def test_reconnect_skips_the_backoff_delay(
     p = await started(make_provider(backoff=Backoff(initial=100, maximum=100, jitter=0)))
     first = p.status.session_id
     await p.reconnect()
-    await until(clock, lambda: p.status.connected and p.status.session_id != first)
+    await settle_until(clock, lambda: p.status.connected and p.status.session_id != first)
 
 
 async def test_heartbeat_drops_a_silent_connection(
@@ -266,7 +260,7 @@ async def test_heartbeat_drops_a_silent_connection(
     assert p.status.connected
     relay.stalled = True  # the relay stops answering but keeps the socket open
     await clock.advance(25)
-    await until(clock, lambda: p.status.state is not ConnectionState.CONNECTED)
+    await settle_until(clock, lambda: p.status.state is not ConnectionState.CONNECTED)
     assert "heartbeat" in str(p.status.last_error)
     relay.stalled = False
     await clock.advance(1)
@@ -278,7 +272,7 @@ async def test_handshake_timeout(make_provider: MakeProvider, relay: MemoryRelay
     p = make_provider(handshake_timeout=5)
     await p.start()
     await clock.advance(5)
-    await until(clock, lambda: p.status.state is ConnectionState.OFFLINE)
+    await settle_until(clock, lambda: p.status.state is ConnectionState.OFFLINE)
     assert "handshake" in str(p.status.last_error)
 
 
@@ -288,7 +282,7 @@ async def test_garbage_from_the_relay_ends_the_session_and_it_reconnects(
     p = await started(make_provider(), "d")
     first = p.status.session_id
     await relay.inject(b"\xc1 not msgpack")
-    await until(clock, lambda: p.status.state is ConnectionState.OFFLINE)
+    await settle_until(clock, lambda: p.status.state is ConnectionState.OFFLINE)
     await clock.advance(1)
     await p.wait_synced("d")
     assert p.status.session_id != first
@@ -300,7 +294,7 @@ async def test_room_unavailable_is_retried_after_a_delay(
     relay.unavailable.add("d")
     p = await started(make_provider(backoff=Backoff(initial=2, jitter=0)))
     p.subscribe("d")
-    await until(clock, lambda: p.status.last_error is not None)
+    await settle_until(clock, lambda: p.status.last_error is not None)
     assert isinstance(p.status.last_error, RemoteError) and p.status.last_error.code == "room_unavailable"
     assert p.status.connected and not p.is_synced("d")
     relay.unavailable.clear()
@@ -321,7 +315,7 @@ async def test_undecodable_crdt_bytes_end_the_session_with_a_protocol_error(
     p.replica.write(("d", "k"), "v")
     await p.wait_acked()
     await relay.inject(native.encode(msg))
-    await until(clock, lambda: p.status.state is ConnectionState.OFFLINE)
+    await settle_until(clock, lambda: p.status.state is ConnectionState.OFFLINE)
     assert isinstance(p.status.last_error, ProtocolError)
     assert p.replica.read(("d", "k")) == "v"  # the document is untouched
     await clock.advance(1)
@@ -342,7 +336,7 @@ async def test_token_factory_is_called_on_every_reconnect(clock: FakeClock) -> N
     try:
         await started(p)
         await p.reconnect()
-        await until(clock, lambda: p.status.connected and len(relay.messages(native.Hello)) == 2)
+        await settle_until(clock, lambda: p.status.connected and len(relay.messages(native.Hello)) == 2)
         assert [m.token for _, m in relay.messages(native.Hello)] == ["t1", "t2"]
     finally:
         await p.close()
@@ -354,11 +348,11 @@ async def test_bad_token_is_a_permission_error_and_retried(clock: FakeClock) -> 
     p = SyncProvider(Replica(), relay.connect, clock=clock, token="bad", backoff=Backoff(initial=1, jitter=0))
     try:
         await p.start()
-        await until(clock, lambda: p.status.state is ConnectionState.OFFLINE)
+        await settle_until(clock, lambda: p.status.state is ConnectionState.OFFLINE)
         assert isinstance(p.status.last_error, PermissionDeniedError)
         assert p.status.last_error.code == "unauthorized"
         await clock.advance(1)
-        await until(clock, lambda: relay.connects == 2)
+        await settle_until(clock, lambda: relay.connects == 2)
     finally:
         await p.close()
         await relay.close()
@@ -441,15 +435,15 @@ async def test_awareness_between_two_peers_round_trips_non_ascii(make_provider: 
     b.awareness("d").on_change(lambda *c: changes.append(c))
     aw = a.awareness("d")
     aw.set_local_state({"user": "Zoë 😀", "cursor": 3})
-    await until(clock, lambda: aw.client_id in b.awareness("d").states)
+    await settle_until(clock, lambda: aw.client_id in b.awareness("d").states)
     assert b.awareness("d").states[aw.client_id] == {"user": "Zoë 😀", "cursor": 3}
     assert changes[-1][0] == (aw.client_id,)
     aw.set_local_state({"user": "Zoë 😀", "cursor": 4})
-    await until(clock, lambda: b.awareness("d").states[aw.client_id]["cursor"] == 4)
+    await settle_until(clock, lambda: b.awareness("d").states[aw.client_id]["cursor"] == 4)
     assert changes[-1][1] == (aw.client_id,)
     # a closes: the relay broadcasts the removal
     await a.close()
-    await until(clock, lambda: aw.client_id not in b.awareness("d").states)
+    await settle_until(clock, lambda: aw.client_id not in b.awareness("d").states)
     assert changes[-1][2] == (aw.client_id,)
 
 
@@ -460,10 +454,10 @@ async def test_local_presence_is_sent_on_subscribe_and_renewed(
     a.awareness("d").set_local_state({"n": 1})  # before connecting: sent once subscribed
     await started(a, "d")
     cid = a.awareness("d").client_id
-    await until(clock, lambda: cid in relay.awareness["d"].states())
+    await settle_until(clock, lambda: cid in relay.awareness["d"].states())
     clock_before = relay.awareness["d"].clock_of(cid)
     await clock.advance(15)
-    await until(clock, lambda: relay.awareness["d"].clock_of(cid) != clock_before)
+    await settle_until(clock, lambda: relay.awareness["d"].clock_of(cid) != clock_before)
     assert (relay.awareness["d"].clock_of(cid) or 0) > (clock_before or 0)
 
 
@@ -474,13 +468,13 @@ async def test_remote_presence_expires_and_is_cleared_on_disconnect(
     b = await started(make_provider(awareness_interval=1000, heartbeat_interval=1000), "d")
     b.awareness("d").set_local_state({"n": "b"})
     bid = b.awareness("d").client_id
-    await until(clock, lambda: bid in a.awareness("d").states)
+    await settle_until(clock, lambda: bid in a.awareness("d").states)
     await clock.advance(31)  # b never renews (interval 1000): a expires it
     assert bid not in a.awareness("d").states
     b.awareness("d").set_local_state({"n": "b2"})
-    await until(clock, lambda: bid in a.awareness("d").states)
+    await settle_until(clock, lambda: bid in a.awareness("d").states)
     await relay.drop_all()
-    await until(clock, lambda: not a.status.connected)
+    await settle_until(clock, lambda: not a.status.connected)
     assert a.awareness("d").states == {}
 
 
@@ -491,12 +485,12 @@ async def test_unsubscribe_withdraws_presence_but_keeps_it_locally(
     b = await started(make_provider(), "d")
     a.awareness("d").set_local_state({"n": "a"})
     aid = a.awareness("d").client_id
-    await until(clock, lambda: aid in b.awareness("d").states)
+    await settle_until(clock, lambda: aid in b.awareness("d").states)
     a.unsubscribe("d")
-    await until(clock, lambda: aid not in b.awareness("d").states)
+    await settle_until(clock, lambda: aid not in b.awareness("d").states)
     assert a.awareness("d").local_state == {"n": "a"}
     a.subscribe("d")
-    await until(clock, lambda: aid in b.awareness("d").states)
+    await settle_until(clock, lambda: aid in b.awareness("d").states)
 
 
 async def test_release_of_a_retain_does_not_undo_an_explicit_subscribe(
@@ -509,7 +503,7 @@ async def test_release_of_a_retain_does_not_undo_an_explicit_subscribe(
     await clock.advance(31)
     assert p.subscriptions == {"todos"}
     p.replica.write(("todos", "1"), "milk")
-    await until(clock, lambda: relay.content("todos") == {"1": "milk"})
+    await settle_until(clock, lambda: relay.content("todos") == {"1": "milk"})
     p.unsubscribe("todos")
     assert p.subscriptions == frozenset()
 
@@ -524,9 +518,9 @@ async def test_a_failing_watcher_does_not_drop_the_connection(
     statuses: list[str] = []
     b.on_status(lambda s: statuses.append(s.state.value))
     a.replica.write(("d", "k"), 1)
-    await until(clock, lambda: b.replica.read(("d", "k")) == 1)
+    await settle_until(clock, lambda: b.replica.read(("d", "k")) == 1)
     a.replica.write(("d", "k"), 2)
-    await until(clock, lambda: b.replica.read(("d", "k")) == 2)
+    await settle_until(clock, lambda: b.replica.read(("d", "k")) == 2)
     assert "offline" not in statuses and b.status.state is ConnectionState.CONNECTED
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,17 +18,12 @@ from crdtsync.clock import FakeClock
 from crdtsync.protocol import native
 from crdtsync.relay import NATIVE_PATH, Relay, RelayConfig, mint_token
 from crdtsync.sync import Backoff, MemoryRelay, SyncProvider
+from crdtsync.testing.waiting import settle_until
 
 DOC = "todos"
 IDS = [f"id-{i:05d}" for i in range(10_000)]
 
 
-async def until(clock: FakeClock, predicate: Callable[[], bool], rounds: int = 100) -> None:
-    for _ in range(rounds):
-        if predicate():
-            return
-        await clock.settle()
-    raise AssertionError("condition not reached")
 
 
 def updates_from(relay: MemoryRelay, session: str | None = None, doc_id: str = DOC) -> list[native.Update]:
@@ -75,7 +70,7 @@ async def test_a_10000_id_list_goes_as_one_update_and_is_acked(pair: Pair) -> No
     sent = updates_from(pair.relay)[before:]
     assert len(sent) == 1, f"one logical write should be one Update, got {len(sent)}"
     assert sent[0].seq  # numbered, so acked
-    await until(pair.clock, lambda: b.replica.read((DOC, "ids")) == IDS)
+    await settle_until(pair.clock, lambda: b.replica.read((DOC, "ids")) == IDS)
     assert pair.relay.content(DOC)["ids"] == IDS
     assert a.is_acked() and b.is_acked()
     # the peer applied it with the provider's REMOTE origin and sent nothing back
@@ -92,7 +87,7 @@ async def test_replacing_a_long_list_with_another_long_list_converges(pair: Pair
     a.replica.write((DOC, "ids"), new)
     await a.wait_acked()
     assert len(updates_from(pair.relay)) == before + 1
-    await until(pair.clock, lambda: b.replica.read((DOC, "ids")) == new)
+    await settle_until(pair.clock, lambda: b.replica.read((DOC, "ids")) == new)
     assert pair.relay.content(DOC)["ids"] == new
 
 
@@ -107,7 +102,7 @@ async def test_a_batch_over_two_documents_sends_one_update_per_document(pair: Pa
     await a.wait_acked()
     assert len(updates_from(pair.relay, doc_id="d1")) == before1 + 1
     assert len(updates_from(pair.relay, doc_id="d2")) == before2 + 1
-    await until(pair.clock, lambda: b.replica.read(("d1", "y")) == IDS[1000:1200]
+    await settle_until(pair.clock, lambda: b.replica.read(("d1", "y")) == IDS[1000:1200]
                 and b.replica.read(("d2", "x")) == IDS[500:1000])
     assert b.replica.read(("d1", "x")) == IDS[:500]
 
@@ -126,7 +121,7 @@ async def test_concurrent_long_writes_while_offline_converge(pair: Pair) -> None
     await b.wait_synced(DOC)
     await a.wait_acked()
     await b.wait_acked()
-    await until(pair.clock, lambda: a.replica.read((DOC, "ids")) == b.replica.read((DOC, "ids"))
+    await settle_until(pair.clock, lambda: a.replica.read((DOC, "ids")) == b.replica.read((DOC, "ids"))
                 and a.replica.read((DOC, "other")) == b.replica.read((DOC, "other")))
     assert a.replica.read((DOC, "ids")) in (IDS[:2000], IDS[2000:4100])
     assert b.replica.read((DOC, "other")) == IDS[:97]
@@ -148,7 +143,7 @@ async def test_an_update_arriving_mid_flush_from_a_listener_write_converges(pair
     a.replica.write((DOC, "ids"), IDS[:1000])
     stop()
     await a.wait_acked()
-    await until(pair.clock, lambda: b.replica.read((DOC, "mirror")) == IDS[:1000][::-1])
+    await settle_until(pair.clock, lambda: b.replica.read((DOC, "mirror")) == IDS[:1000][::-1])
     assert b.replica.read((DOC, "ids")) == IDS[:1000]
 
 
@@ -247,18 +242,18 @@ async def test_optimistic_long_list_rolls_back_exactly_and_peers_converge(pair: 
     try:
         client.set_query_data((DOC, "ids"), before)
         await pa.wait_acked()
-        await until(pair.clock, lambda: b.replica.read((DOC, "ids")) == before)
+        await settle_until(pair.clock, lambda: b.replica.read((DOC, "ids")) == before)
         m = client.mutate(OPTIMISTIC, mutation_fn=gate.fn,
                           optimistic=lambda tx, v: tx.set((DOC, "ids"), v))
         assert client.get_query_data((DOC, "ids")) == OPTIMISTIC
         await pa.wait_acked()
-        await until(pair.clock, lambda: b.replica.read((DOC, "ids")) == OPTIMISTIC)
+        await settle_until(pair.clock, lambda: b.replica.read((DOC, "ids")) == OPTIMISTIC)
         await gate.fail_next()
         with pytest.raises(RuntimeError):
             await m.result()
         assert client.get_query_data((DOC, "ids")) == before
         await pa.wait_acked()
-        await until(pair.clock, lambda: b.replica.read((DOC, "ids")) == before)
+        await settle_until(pair.clock, lambda: b.replica.read((DOC, "ids")) == before)
         assert pair.relay.content(DOC)["ids"] == before
     finally:
         await client.close_mutations()
@@ -275,16 +270,16 @@ async def test_rollback_of_a_long_list_keeps_a_peers_newer_list(pair: Pair) -> N
         m = client.mutate(OPTIMISTIC, mutation_fn=gate.fn,
                           optimistic=lambda tx, v: tx.set((DOC, "ids"), v))
         await pa.wait_acked()
-        await until(pair.clock, lambda: b.replica.read((DOC, "ids")) == OPTIMISTIC)
+        await settle_until(pair.clock, lambda: b.replica.read((DOC, "ids")) == OPTIMISTIC)
         newer = [f"peer{i}" for i in range(300)]
         b.replica.write((DOC, "ids"), newer)
         await b.wait_acked()
-        await until(pair.clock, lambda: client.replica.read((DOC, "ids")) == newer)
+        await settle_until(pair.clock, lambda: client.replica.read((DOC, "ids")) == newer)
         await gate.fail_next()
         with pytest.raises(RuntimeError):
             await m.result()
         await pa.wait_acked()
-        await until(pair.clock, lambda: client.replica.read((DOC, "ids")) == b.replica.read((DOC, "ids")))
+        await settle_until(pair.clock, lambda: client.replica.read((DOC, "ids")) == b.replica.read((DOC, "ids")))
         assert client.get_query_data((DOC, "ids")) == newer  # the rollback did not overwrite it
     finally:
         await client.close_mutations()

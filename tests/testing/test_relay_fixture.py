@@ -5,7 +5,6 @@ it over loopback websockets, their writes are acknowledged, and the relay's SQLi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
 from pycrdt import Doc, Map
@@ -14,22 +13,12 @@ from crdtsync import Replica
 from crdtsync.relay import NATIVE_PATH, Relay
 from crdtsync.storage import SQLiteStore
 from crdtsync.sync import Backoff, SyncProvider
+from crdtsync.testing.waiting import until_replica
 
 TIMEOUT = 10.0
 DOC = "fixture-doc"
 
 
-async def until(predicate: Callable[[], bool], replica: Replica) -> None:
-    """Wait on the replica's change notifications (no timer) until ``predicate`` holds."""
-    changed = asyncio.Event()
-    stop = replica.watch(DOC, (), lambda _origin: changed.set())
-    try:
-        async with asyncio.timeout(TIMEOUT):
-            while not predicate():
-                await changed.wait()
-                changed.clear()
-    finally:
-        stop()
 
 
 async def test_two_sync_providers_converge_through_the_relay_fixture(relay: Relay, tmp_path: Path) -> None:
@@ -47,8 +36,8 @@ async def test_two_sync_providers_converge_through_the_relay_fixture(relay: Rela
             await b.wait_synced(DOC)
         a.replica.write((DOC, "from_a"), "héllo ✓")
         b.replica.write((DOC, "from_b"), [1, 2, 3])
-        await until(lambda: b.replica.read((DOC, "from_a")) == "héllo ✓", b.replica)
-        await until(lambda: a.replica.read((DOC, "from_b")) == [1, 2, 3], a.replica)
+        await until_replica(lambda: b.replica.read((DOC, "from_a")) == "héllo ✓", b.replica, DOC, timeout=TIMEOUT)
+        await until_replica(lambda: a.replica.read((DOC, "from_b")) == [1, 2, 3], a.replica, DOC, timeout=TIMEOUT)
         async with asyncio.timeout(TIMEOUT):
             await a.wait_acked(DOC)
             await b.wait_acked(DOC)
