@@ -215,8 +215,8 @@ class Query:
         self._gc_timer = None
         if self.observers:
             return
-        if self.is_fetching():
-            self.schedule_gc()  # try again once more time has passed
+        if self._task is not None and not self._task.done():
+            self._task.add_done_callback(lambda _: self.schedule_gc())  # again once it settles
             return
         self.client.query_cache.remove(self)
 
