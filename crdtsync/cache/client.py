@@ -189,10 +189,10 @@ class QueryClient(MutationsMixin):
     async def ensure_query_data(self, query_key: Sequence[Any], query_fn: QueryFn | None = None, *,
                                 revalidate_if_stale: bool = False, **options: Any) -> Any:
         """Cached data if any (refetched in the background when stale and asked to), else fetch."""
+        query = self._build(query_key, query_fn, options)  # writes initial_data, if any
         data = self.replica.read(query_key)
         if data is MISSING:
             return await self.fetch_query(query_key, query_fn, **options)
-        query = self._build(query_key, query_fn, options)
         if revalidate_if_stale and query.is_stale_by_time(resolve_stale_time(query.options.stale_time, query)):
             query._start_background_fetch()
         return query.state.data if query.state.has_data else data

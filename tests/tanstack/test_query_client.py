@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from crdtsync import FakeClock, QueryClient
-from tests.tanstack.conftest import Server, settle
+from tests.tanstack.conftest import Server, returning, settle
 
 
 async def test_fetch_query_gc_time_zero_removes_query_once_settled(client: QueryClient, clock: FakeClock) -> None:
@@ -20,3 +20,12 @@ async def test_fetch_query_gc_time_zero_removes_query_once_settled(client: Query
     await clock.advance(0)
     assert client.query_cache.find(("gc0",)) is None
     assert clock.pending_timers() == 0
+
+
+async def test_ensure_query_data_returns_initial_data_without_fetching(client: QueryClient) -> None:
+    """ensureQueryData: 'should return the cached query data if the query is found' (with
+    initialData the query has data, so nothing is fetched)."""
+    calls: list[object] = []
+    data = await client.ensure_query_data(("ens",), returning("fetched", calls), initial_data={"v": "initial"})
+    assert data == {"v": "initial"}
+    assert calls == []
