@@ -287,7 +287,9 @@ class QueryClient(MutationsMixin):
 
     async def cancel_queries(self, filters: QueryFilters | Sequence[Any] | None = None, *, revert: bool = True,
                              **kwargs: Any) -> None:
-        """Cancel matching fetches; data stays as it was, metadata is reverted by default."""
+        """Cancel matching fetches; data stays as it was. With ``revert`` (the default) the metadata
+        goes back and a pending fetch returns that data (raises when there is none); without it
+        the query is in error with a ``CancelledError``, as in TanStack."""
         for q in self.query_cache.find_all(filters, **kwargs):
             q.cancel(revert=revert)
         await asyncio.sleep(0)

@@ -316,7 +316,12 @@ class Query:
                     raise
         except asyncio.CancelledError:
             revert, silent = self._cancel_request or (False, False)
+            if not (revert or silent):  # as TanStack: a plain cancel is an error of the query
+                self.dispatch(Error(CancelledError(revert=False, silent=False), self.client.clock.now()))
+                raise CancelledError(revert=revert, silent=silent) from None
             self.dispatch(Cancelled(revert_state if revert else None))
+            if revert and not silent and self.state.has_data:
+                return self.state.data  # as TanStack: resolve with the restored data
             raise CancelledError(revert=revert, silent=silent) from None
 
     async def _call_query_fn(self, meta: dict[str, Any] | None) -> Any:

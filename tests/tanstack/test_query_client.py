@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from crdtsync import FakeClock, QueryClient
+from crdtsync.errors import CancelledError
 from tests.tanstack.conftest import Server, returning, settle
 
 
@@ -29,3 +32,44 @@ async def test_ensure_query_data_returns_initial_data_without_fetching(client: Q
     data = await client.ensure_query_data(("ens",), returning("fetched", calls), initial_data={"v": "initial"})
     assert data == {"v": "initial"}
     assert calls == []
+
+
+async def test_cancel_queries_revert_resolves_pending_fetch_with_restored_data(client: QueryClient) -> None:
+    """cancelQueries: 'should revert queries to their previous state' (the pending fetchQuery
+    promise resolves with the restored data)."""
+    client.set_query_data(("c",), "old")
+    server = Server()
+    task = asyncio.create_task(client.fetch_query(("c",), server.fn))
+    await settle()
+    await client.cancel_queries(("c",))
+    assert await asyncio.wait_for(task, 2) == "old"
+    state = client.get_query_state(("c",))
+    assert state is not None and state.status == "success" and state.fetch_status == "idle"
+    assert state.error is None
+
+
+async def test_cancel_queries_revert_without_data_raises_cancelled(client: QueryClient) -> None:
+    """cancelQueries: a first fetch cancelled with revert has no data to resolve with."""
+    server = Server()
+    task = asyncio.create_task(client.fetch_query(("c0",), server.fn))
+    await settle()
+    await client.cancel_queries(("c0",))
+    with pytest.raises(CancelledError):
+        await asyncio.wait_for(task, 2)
+    state = client.get_query_state(("c0",))
+    assert state is not None and state.status == "pending" and state.fetch_status == "idle"
+
+
+async def test_cancel_queries_without_revert_sets_error(client: QueryClient) -> None:
+    """cancelQueries: 'should not revert if revert option is set to false' (status error with a
+    CancelledError)."""
+    client.set_query_data(("c1",), "old")
+    server = Server()
+    task = asyncio.create_task(client.fetch_query(("c1",), server.fn))
+    await settle()
+    await client.cancel_queries(("c1",), revert=False)
+    with pytest.raises(CancelledError):
+        await asyncio.wait_for(task, 2)
+    state = client.get_query_state(("c1",))
+    assert state is not None and state.status == "error" and isinstance(state.error, CancelledError)
+    assert state.data == "old"
