@@ -34,7 +34,7 @@ from .key_factory import Cascades
 from .managers import FocusManager, OnlineManager
 from .notify import NotifyManager
 from .observer import QueryObserver
-from .options import InfiniteOptions, ObserverOptions, QueryFn, QueryOptions, resolve_stale_time
+from .options import InfiniteOptions, NetworkMode, ObserverOptions, QueryFn, QueryOptions, resolve_stale_time
 from .query import Query, swallow
 from .query_cache import QueryCache
 from .state import Invalidate, QueryState
@@ -273,13 +273,20 @@ class QueryClient(MutationsMixin):
     async def refetch_queries(self, filters: QueryFilters | Sequence[Any] | None = None, *,
                               throw_on_error: bool = False, **kwargs: Any) -> None:
         """Refetch matching queries that are not disabled; errors stay in their state unless
-        ``throw_on_error``."""
+        ``throw_on_error``. Fetches that pause (offline) run on but are not waited for."""
         queries = [q for q in self.query_cache.find_all(filters, **kwargs) if not q.is_disabled()]
         await self._refetch(queries, throw_on_error=throw_on_error)
 
     async def _refetch(self, queries: list[Query], *, throw_on_error: bool) -> None:
         runnable = [q for q in queries if q.options.query_fn is not None]
-        results = await asyncio.gather(*(q.fetch(cancel_refetch=True) for q in runnable), return_exceptions=True)
+        offline = not self.online_manager.is_online()
+        waited = []
+        for q in runnable:  # as TanStack, a fetch that pauses (offline) is not waited for
+            if offline and q.options.network_mode is NetworkMode.ONLINE:
+                self._spawn(q.fetch(cancel_refetch=True))
+            else:
+                waited.append(q.fetch(cancel_refetch=True))
+        results = await asyncio.gather(*waited, return_exceptions=True)
         if throw_on_error:
             for r in results:
                 if isinstance(r, BaseException):

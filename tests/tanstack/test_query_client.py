@@ -73,3 +73,17 @@ async def test_cancel_queries_without_revert_sets_error(client: QueryClient) -> 
     state = client.get_query_state(("c1",))
     assert state is not None and state.status == "error" and isinstance(state.error, CancelledError)
     assert state.data == "old"
+
+
+async def test_refetch_queries_returns_at_once_for_paused_fetches(client: QueryClient) -> None:
+    """refetchQueries: 'should resolve Promise immediately if query is paused'."""
+    calls: list[object] = []
+    await client.fetch_query(("off",), returning("v", calls))
+    client.online_manager.set_online(False)
+    await asyncio.wait_for(client.refetch_queries(("off",)), 2)
+    state = client.get_query_state(("off",))
+    assert state is not None and state.fetch_status == "paused"
+    client.online_manager.set_online(True)
+    await settle()
+    assert len(calls) == 2
+    assert client.get_query_state(("off",)).fetch_status == "idle"  # type: ignore[union-attr]
