@@ -266,8 +266,8 @@ class QueryClient(MutationsMixin):
                 q.dispatch(Invalidate())
         if refetch_type == "none":
             return
-        chosen = [q for q in targets.values() if refetch_type == "all"
-                  or (refetch_type == "active") == q.is_active()]
+        chosen = [q for q in targets.values() if not q.is_disabled() and (refetch_type == "all"
+                  or (refetch_type == "active") == q.is_active())]
         await self._refetch(chosen, throw_on_error=False)
 
     async def refetch_queries(self, filters: QueryFilters | Sequence[Any] | None = None, *,

@@ -159,7 +159,10 @@ class Query:
         return any(o.is_enabled() for o in self.observers)
 
     def is_disabled(self) -> bool:
-        return bool(self.observers) and not self.is_active()
+        """Only disabled observers, or (as TanStack) none and never fetched."""
+        if self.observers:
+            return not self.is_active()
+        return self.state.data_update_count + self.state.error_update_count == 0
 
     def is_stale_by_time(self, stale_time: float) -> bool:
         st = self.state

@@ -87,3 +87,19 @@ async def test_refetch_queries_returns_at_once_for_paused_fetches(client: QueryC
     await settle()
     assert len(calls) == 2
     assert client.get_query_state(("off",)).fetch_status == "idle"  # type: ignore[union-attr]
+
+
+async def test_invalidate_all_skips_never_fetched_and_disabled_queries(client: QueryClient) -> None:
+    """invalidateQueries: 'should not refetch disabled inactive queries even if "refetchType" is
+    "all"' and 'should not refetch inactive queries that have never fetched data'."""
+    never: list[object] = []
+    disabled: list[object] = []
+    fetched: list[object] = []
+    client.observe(("inv", "never"), returning("n", never))  # built, never fetched, no observer
+    obs = client.observe(("inv", "disabled"), returning("d", disabled), enabled=False)
+    unsubscribe = obs.subscribe(lambda r: None)
+    await client.fetch_query(("inv", "fetched"), returning("f", fetched))
+    await client.invalidate_queries(("inv",), refetch_type="all")
+    assert never == [] and disabled == []
+    assert len(fetched) == 2
+    unsubscribe()
