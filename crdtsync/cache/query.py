@@ -81,9 +81,9 @@ class Query:
         else:
             self.client.replica.write(self.query_key, data, origin=origin)
 
-    def _initial_state(self) -> QueryState:
+    def _initial_state(self, *, reset: bool = False) -> QueryState:
         data = self.read_data()
-        if data is MISSING and self.options.initial_data is not None:
+        if (data is MISSING or reset) and self.options.initial_data is not None:
             initial = self.options.initial_data
             value = initial() if callable(initial) else initial
             self.write_data(value, origin=LOCAL)
@@ -152,7 +152,12 @@ class Query:
     def dispatch_reset(self) -> None:
         """Back to "never fetched": initial data written again if configured, else the
         document's current data with ``data_updated_at`` 0 (stale)."""
-        self.dispatch(SetState(self._initial_state()))
+        self._writing = True  # the reset state below carries the rewritten initial data
+        try:
+            state = self._initial_state(reset=True)
+        finally:
+            self._writing = False
+        self.dispatch(SetState(state))
 
     # -- status ------------------------------------------------------------------------------
     def is_active(self) -> bool:

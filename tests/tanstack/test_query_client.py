@@ -103,3 +103,13 @@ async def test_invalidate_all_skips_never_fetched_and_disabled_queries(client: Q
     assert never == [] and disabled == []
     assert len(fetched) == 2
     unsubscribe()
+
+
+async def test_reset_queries_restores_initial_data(client: QueryClient) -> None:
+    """resetQueries: 'should reset query data to initial data if set'."""
+    await client.fetch_query(("rs",), returning("fetched"), initial_data="initial", stale_time=0)
+    client.set_query_data(("rs",), "fetched")
+    await client.reset_queries(("rs",))
+    assert client.get_query_data(("rs",)) == "initial"
+    state = client.get_query_state(("rs",))
+    assert state is not None and state.status == "success" and not state.is_invalidated
