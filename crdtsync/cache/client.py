@@ -121,8 +121,14 @@ class QueryClient(MutationsMixin):
             self._refetch_observed("focus")
 
     def _on_online(self, online: bool) -> None:
-        if online:
+        if online and any(m.state.is_paused for m in self.mutation_cache.get_all()):
+            self._spawn(self._refetch_after_mutations())  # as TanStack: mutations first
+        elif online:
             self._refetch_observed("reconnect")
+
+    async def _refetch_after_mutations(self) -> None:
+        await self.resume_paused_mutations()
+        self._refetch_observed("reconnect")
 
     def _refetch_observed(self, event: str) -> None:
         for query in self.query_cache.get_all():

@@ -113,3 +113,33 @@ async def test_reset_queries_restores_initial_data(client: QueryClient) -> None:
     assert client.get_query_data(("rs",)) == "initial"
     state = client.get_query_state(("rs",))
     assert state is not None and state.status == "success" and not state.is_invalidated
+
+
+async def test_reconnect_refetches_after_paused_mutations_finish(client: QueryClient) -> None:
+    """queryClient: 'should resume paused mutations when coming online' and 'should refetch
+    queries after paused mutations are resumed' (onOnline awaits resumePausedMutations)."""
+    calls: list[object] = []
+    observer = client.observe(("rc",), returning("v", calls))
+    unsubscribe = observer.subscribe(lambda r: None)
+    await settle()
+    assert len(calls) == 1
+    client.online_manager.set_online(False)
+    done = asyncio.Event()
+    release = asyncio.Event()
+
+    async def send(variables: object, ctx: object) -> str:
+        await release.wait()
+        done.set()
+        return "sent"
+
+    mutation = client.mutate(1, mutation_fn=send)
+    await settle()
+    assert mutation.state.is_paused
+    client.online_manager.set_online(True)
+    await settle()
+    assert len(calls) == 1  # not before the paused mutation has finished
+    release.set()
+    await asyncio.wait_for(mutation.result(), 2)
+    await settle()
+    assert len(calls) == 2
+    unsubscribe()
