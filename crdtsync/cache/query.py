@@ -314,6 +314,10 @@ class Query:
                         await self.client.clock.sleep(
                             retry_delay(self.options.retry_delay, failures, err, self.client.random)
                         )
+                        if not self.client.focus_manager.is_focused():  # as TanStack: retry on focus
+                            self.dispatch(Pause())
+                            await self.client.focus_manager.wait_focused()
+                            self.dispatch(Continue())
                         continue
                     self.dispatch(Error(err, self.client.clock.now()))
                     raise

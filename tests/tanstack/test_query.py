@@ -1,0 +1,34 @@
+"""Ported from TanStack query-core ``query.test.tsx`` (behaviour, not code)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from crdtsync import FakeClock, QueryClient
+from crdtsync.cache import QueryFunctionContext
+
+
+def failing(calls: list[float], clock: FakeClock, *, succeed_on: int = 0) -> object:
+    async def fn(ctx: QueryFunctionContext) -> str:
+        calls.append(clock.now())
+        if succeed_on and len(calls) >= succeed_on:
+            return "ok"
+        raise RuntimeError(f"fail {len(calls)}")
+
+    return fn
+
+
+async def test_retries_pause_while_unfocused(client: QueryClient, clock: FakeClock) -> None:
+    """query: 'should continue retry after focus regain'."""
+    calls: list[float] = []
+    client.focus_manager.set_focused(False)
+    task = asyncio.create_task(client.fetch_query(("rf",), failing(calls, clock, succeed_on=2),
+                                                  retry=1, retry_delay=1))
+    await clock.advance(5)
+    assert len(calls) == 1
+    state = client.get_query_state(("rf",))
+    assert state is not None and state.fetch_status == "paused" and state.fetch_failure_count == 1
+    client.focus_manager.set_focused(True)
+    assert await asyncio.wait_for(task, 2) == "ok"
+    assert len(calls) == 2
+
