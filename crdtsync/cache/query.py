@@ -63,6 +63,7 @@ class Query:
         self._destroyed = False
         self._fetch_started_at: float | None = None
         self._gc_deferred = False
+        self._retry_cancelled = False  # the last observer left: no further retries
         self.state = self._initial_state()
         self._stop_watch = client.replica.watch(self.route.doc_id, self.route.path, self._on_replica_change)
 
@@ -200,6 +201,7 @@ class Query:
         if observer in self.observers:
             self.observers.remove(observer)
             if not self.observers:
+                self._retry_cancelled = True  # as TanStack's cancelRetry: this attempt is the last
                 self.schedule_gc()
             self.client.query_cache._observer_removed(self, observer)
 
@@ -247,6 +249,7 @@ class Query:
             if cancel_refetch and self.state.has_data:
                 self.cancel(silent=True)
             else:
+                self._retry_cancelled = False  # someone wants the result again
                 return await self._await_task()
         if self._destroyed:
             self._destroyed = False
@@ -290,6 +293,7 @@ class Query:
     async def _run_fetch(self, meta: dict[str, Any] | None) -> Any:
         revert_state = self.state
         self._cancel_request = None
+        self._retry_cancelled = False
         self._fetch_started_at = self.client.entities.tick()
         online = self.client.online_manager
         mode = self.options.network_mode
@@ -309,7 +313,7 @@ class Query:
                     raise
                 except Exception as err:
                     failures += 1
-                    if should_retry(self.options.retry, failures, err):
+                    if not self._retry_cancelled and should_retry(self.options.retry, failures, err):
                         self.dispatch(Failed(failures, err))
                         await self.client.clock.sleep(
                             retry_delay(self.options.retry_delay, failures, err, self.client.random)
@@ -318,7 +322,8 @@ class Query:
                             self.dispatch(Pause())
                             await self.client.focus_manager.wait_focused()
                             self.dispatch(Continue())
-                        continue
+                        if not self._retry_cancelled:
+                            continue
                     self.dispatch(Error(err, self.client.clock.now()))
                     raise
                 try:

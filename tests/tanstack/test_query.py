@@ -6,6 +6,7 @@ import asyncio
 
 from crdtsync import FakeClock, QueryClient
 from crdtsync.cache import QueryFunctionContext
+from tests.tanstack.conftest import settle
 
 
 def failing(calls: list[float], clock: FakeClock, *, succeed_on: int = 0) -> object:
@@ -32,3 +33,19 @@ async def test_retries_pause_while_unfocused(client: QueryClient, clock: FakeClo
     assert await asyncio.wait_for(task, 2) == "ok"
     assert len(calls) == 2
 
+
+
+async def test_retries_stop_after_last_observer_unsubscribes(client: QueryClient, clock: FakeClock) -> None:
+    """query: 'should stop retry when unsubscribing' (the attempt in flight finishes, no more
+    attempts follow and the query ends in error)."""
+    calls: list[float] = []
+    observer = client.observe(("ru",), failing(calls, clock), retry=3, retry_delay=1)
+    unsubscribe = observer.subscribe(lambda r: None)
+    await settle()
+    assert len(calls) == 1
+    unsubscribe()
+    await clock.advance(10)
+    assert len(calls) == 1
+    state = client.get_query_state(("ru",))
+    assert state is not None and state.status == "error" and state.fetch_status == "idle"
+    assert isinstance(state.error, RuntimeError)
