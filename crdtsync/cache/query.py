@@ -149,6 +149,10 @@ class Query:
 
     def set_options(self, options: QueryOptions) -> None:
         self.options = options
+        if not self.state.has_data and options.initial_data is not None:  # as TanStack's setOptions
+            initial = options.initial_data
+            self.set_data(initial() if callable(initial) else initial, manual=True,
+                          updated_at=options.initial_data_updated_at)
 
     def dispatch_reset(self) -> None:
         """Back to "never fetched": initial data written again if configured, else the
