@@ -303,6 +303,7 @@ class QueryObserver(Subscribable[Listener]):
         except Exception:
             if self.observer_options.throw_on_error:
                 raise
+        self._update_result()  # also when not subscribed (the query does not update it then)
         return self._result
 
     def set_observer_options(self, **changes: Any) -> None:
