@@ -94,6 +94,7 @@ class QueryObserver(Subscribable[Listener]):
         self._sel_in: Any = MISSING
         self._sel_out: Any = MISSING
         self._last_data: Any = None
+        self._placeholder: tuple[Any, Any] | None = None  # (option, data) while shown: memoised
         self._result = self._create_result()
         self._stale_timer: TimerHandle | None = None
         self._interval_timer: TimerHandle | None = None
@@ -121,10 +122,18 @@ class QueryObserver(Subscribable[Listener]):
         placeholder = False
         if data is MISSING and status == "pending" and opts.placeholder_data is not None:
             ph = opts.placeholder_data
-            data = ph(self._last_data) if callable(ph) else ph
+            if self._placeholder is not None and self._placeholder[0] is ph:
+                data = self._placeholder[1]  # as TanStack: the same option keeps its data
+            else:
+                data = ph(self._last_data) if callable(ph) else ph
+                if self._placeholder is not None:  # an equal new one keeps the previous object
+                    data = replace_equal_deep(self._placeholder[1], data)
+            self._placeholder = (ph, data)
             placeholder = data is not None
             if placeholder:
                 status = "success"
+        if not placeholder:
+            self._placeholder = None
         if data is not MISSING and opts.select is not None and not placeholder:
             if self._sel_fn is opts.select and self._sel_in is data:
                 data = self._sel_out

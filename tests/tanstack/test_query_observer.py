@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from crdtsync import QueryClient
-from tests.tanstack.conftest import returning
+from tests.tanstack.conftest import Server, returning, settle
 
 
 async def test_initial_data_applies_to_existing_query_without_data(client: QueryClient) -> None:
@@ -23,3 +23,30 @@ async def test_refetch_without_subscriber_returns_fresh_result(client: QueryClie
     result = await observer.refetch()
     assert result.data == "data" and result.status == "success"
     assert observer.get_current_result() is result
+
+
+async def test_placeholder_data_keeps_identity_across_results(client: QueryClient) -> None:
+    """queryObserver: 'should not recompute placeholderData if it did not change' / an equal
+    placeholder keeps the previous object (memoised, structurally shared)."""
+    server = Server()
+    made: list[object] = []
+
+    def placeholder(previous: object) -> dict[str, int]:
+        made.append(previous)
+        return {"placeholder": 1}
+
+    observer = client.observe(("ph",), server.fn, placeholder_data=placeholder)
+    first = observer.get_current_result()
+    results: list[object] = []
+    unsubscribe = observer.subscribe(results.append)
+    await settle()
+    current = observer.get_current_result()
+    assert current.is_placeholder_data and current.is_fetching
+    assert current.data is first.data
+    assert len(made) == 1  # the same placeholder function is not called again
+    observer.set_observer_options(placeholder_data=lambda previous: {"placeholder": 1})
+    assert observer.get_current_result().data is first.data  # an equal new one: same object
+    server.release({"real": 1})
+    await settle()
+    assert observer.get_current_result().data == {"real": 1}
+    unsubscribe()
