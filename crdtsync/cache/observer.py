@@ -149,7 +149,7 @@ class QueryObserver(Subscribable[Listener]):
             error=st.error,
             status=status,
             fetch_status=st.fetch_status,
-            is_stale=q.is_stale_by_time(self._stale_time()),
+            is_stale=self.is_enabled() and q.is_stale_by_time(self._stale_time()),  # as TanStack
             is_placeholder_data=placeholder,
             data_updated_at=st.data_updated_at,
             error_updated_at=st.error_updated_at,
@@ -268,7 +268,7 @@ class QueryObserver(Subscribable[Listener]):
         if self._stale_timer is not None:
             self._stale_timer.cancel()
             self._stale_timer = None
-        if not self._mounted or self._result.is_stale:
+        if not self._mounted or self._result.is_stale or not self.is_enabled():
             return
         stale_time = self._stale_time()
         if math.isinf(stale_time):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from crdtsync import QueryClient
+import asyncio
+
+from crdtsync import FakeClock, QueryClient
 from tests.tanstack.conftest import Server, returning, settle
 
 
@@ -49,4 +51,18 @@ async def test_placeholder_data_keeps_identity_across_results(client: QueryClien
     server.release({"real": 1})
     await settle()
     assert observer.get_current_result().data == {"real": 1}
+    unsubscribe()
+
+
+async def test_disabled_observer_is_not_stale(client: QueryClient, clock: FakeClock) -> None:
+    """queryObserver: 'should return isStale false if the query is disabled' (and it stays so
+    without the stale timer spinning)."""
+    observer = client.observe(("dis",), returning("d"), enabled=False)
+    unsubscribe = observer.subscribe(lambda r: None)
+    assert observer.get_current_result().is_stale is False
+    await client.fetch_query(("dis",), returning("d"))
+    await asyncio.wait_for(clock.advance(10), 2)
+    assert observer.get_current_result().is_stale is False
+    observer.set_observer_options(enabled=True)
+    assert observer.get_current_result().is_stale is True
     unsubscribe()
