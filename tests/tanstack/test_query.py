@@ -49,3 +49,29 @@ async def test_retries_stop_after_last_observer_unsubscribes(client: QueryClient
     state = client.get_query_state(("ru",))
     assert state is not None and state.status == "error" and state.fetch_status == "idle"
     assert isinstance(state.error, RuntimeError)
+
+
+async def test_failed_background_refetch_marks_fresh_data_invalidated(client: QueryClient, clock: FakeClock) -> None:
+    """query: 'should be stale if a background refetch failed' (the error marks existing data
+    invalidated, so the next focus refetches although stale_time has not passed)."""
+    calls: list[float] = []
+    answers: list[object] = ["v", RuntimeError("down"), "v2"]
+
+    async def fn(ctx: QueryFunctionContext) -> object:
+        calls.append(clock.now())
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    observer = client.observe(("bg",), fn, stale_time=60, retry=0)
+    unsubscribe = observer.subscribe(lambda r: None)
+    await settle()
+    await observer.refetch()
+    state = client.get_query_state(("bg",))
+    assert state is not None and state.status == "error" and state.is_invalidated
+    assert observer.get_current_result().is_stale
+    client.focus_manager.signal_focus()
+    await settle()
+    assert len(calls) == 3 and client.get_query_data(("bg",)) == "v2"
+    unsubscribe()
