@@ -68,7 +68,8 @@ class MutationObserver(Subscribable[Listener]):
     def mutate(self, variables: Any = None, *, on_success: OnSuccess | None = None, on_error: OnError | None = None,
                on_settled: OnSettled | None = None) -> Mutation:
         """Start a mutation with the observer's options; the per-call callbacks run after the
-        options' ones, and only while this observer still follows that mutation."""
+        options' ones, and only while this observer still follows that mutation and has a
+        subscriber (as TanStack)."""
         self._detach()
         holder: list[Mutation | None] = [None]
         extra = Callbacks(on_success=self._only_current(on_success, holder),
@@ -95,7 +96,7 @@ class MutationObserver(Subscribable[Listener]):
             return ()
 
         def wrapped(*args: Any) -> Any:
-            if self.mutation is not None and self.mutation is holder[0]:
+            if self.mutation is not None and self.mutation is holder[0] and self.has_listeners():
                 return cb(*args)
             return None
 

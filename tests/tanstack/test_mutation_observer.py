@@ -1,0 +1,28 @@
+"""Ported from TanStack query-core ``mutationObserver.test.tsx`` (behaviour, not code)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crdtsync import QueryClient
+from tests.tanstack.conftest import settle
+
+
+async def ok(variables: Any, ctx: Any) -> Any:
+    return variables
+
+
+async def test_mutate_callbacks_run_only_while_subscribed(client: QueryClient) -> None:
+    """mutationObserver: 'should not notify mutate callbacks if there are no listeners'."""
+    seen: list[str] = []
+    observer = client.observe_mutation(mutation_fn=ok)
+    mutation = observer.mutate(1, on_success=lambda *a: seen.append("success"),
+                               on_settled=lambda *a: seen.append("settled"))
+    assert await mutation.result() == 1
+    await settle()
+    assert seen == []
+    unsubscribe = observer.subscribe(lambda r: None)
+    await observer.mutate(2, on_success=lambda *a: seen.append("success")).result()
+    await settle()
+    assert seen == ["success"]
+    unsubscribe()
