@@ -124,6 +124,7 @@ class Mutation:
         self._settled.add_done_callback(_retrieve)
         self._prev = self._rt.cache._join_scope(self)
         paused = self._hold = self._hold or self._must_wait_network()
+        paused = paused or self._prev is not None  # as TanStack: waiting for its scope is paused
         self._dispatch(Pending(self.state.variables, paused, self._rt.client.clock.now()))
         with self._rt.overlay.seeding(bases):
             self._apply_optimistic(self.state.variables, replay=self.restored)
