@@ -103,11 +103,25 @@ class MutationObserver(Subscribable[Listener]):
         return (wrapped,)
 
     def _detach(self) -> None:
+        self._release()
+        self.mutation = None
+
+    def _release(self) -> None:
+        """Stop observing the current mutation, so it can be collected once settled."""
         if self.mutation is not None:
             if self._on_mutation in self.mutation.observers:
                 self.mutation.observers.remove(self._on_mutation)
             self.mutation.schedule_gc()
-            self.mutation = None
+
+    def on_subscribe(self) -> None:
+        if self.mutation is not None and self._on_mutation not in self.mutation.observers:
+            self.mutation.observers.append(self._on_mutation)
+            self.mutation.clear_gc()
+            self._set(MutationObserverResult.of(self.mutation.state))
+
+    def on_unsubscribe(self) -> None:
+        if not self._listeners:  # as TanStack: the last one leaving frees the mutation for gc
+            self._release()
 
     def _on_mutation(self, mutation: Mutation, action: MutationAction) -> None:
         if mutation is self.mutation:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crdtsync import QueryClient
+from crdtsync import FakeClock, QueryClient
 from tests.tanstack.conftest import settle
 
 
@@ -26,3 +26,15 @@ async def test_mutate_callbacks_run_only_while_subscribed(client: QueryClient) -
     await settle()
     assert seen == ["success"]
     unsubscribe()
+
+
+async def test_unsubscribed_observer_lets_its_mutation_be_collected(client: QueryClient, clock: FakeClock) -> None:
+    """mutationObserver: 'should unsubscribe when the last listener unsubscribes' (the mutation
+    loses its observer and is removed after gc_time)."""
+    observer = client.observe_mutation(mutation_fn=ok, gc_time=10)
+    unsubscribe = observer.subscribe(lambda r: None)
+    await observer.mutate(1).result()
+    assert len(client.mutation_cache) == 1
+    unsubscribe()
+    await clock.advance(11)
+    assert len(client.mutation_cache) == 0
