@@ -77,16 +77,22 @@ class QueryClient(MutationsMixin):
         self._key_defaults: list[tuple[QueryKey, dict[str, Any]]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribers: list[Callable[[], None]] = []
+        self._mount_count = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
     def mount(self) -> None:
-        """Refetch on focus and reconnect (per the observers' options) from now on."""
+        """Refetch on focus and reconnect (per the observers' options) from now on. Mounts
+        count, as TanStack's: the client stays mounted until each one is undone by ``unmount``."""
+        self._mount_count += 1
         if self._unsubscribers:
             return
         self._unsubscribers.append(self.focus_manager.subscribe(self._on_focus))
         self._unsubscribers.append(self.online_manager.subscribe(self._on_online))
 
     def unmount(self) -> None:
+        self._mount_count = max(0, self._mount_count - 1)
+        if self._mount_count:
+            return
         for unsub in self._unsubscribers:
             unsub()
         self._unsubscribers.clear()

@@ -906,3 +906,21 @@ async def test_mutation_defaults_match_only_their_key(client: QueryClient) -> No
     client.set_mutation_defaults(("m2",), retry=2)
     assert client.get_mutation_defaults(("m1",)) == {"retry": 1}
     assert client.get_mutation_defaults(("m2",)) == {"retry": 2}
+
+
+async def test_client_stays_mounted_until_every_mount_is_undone(clock: FakeClock) -> None:
+    """queryClient > focusManager and onlineManager > 'should notify queryCache and mutationCache
+    after multiple mounts and single unmount'."""
+    c = QueryClient(clock=clock)
+    calls: list[object] = []
+    c.mount()
+    c.mount()
+    c.unmount()
+    unsubscribe = c.observe(("f",), returning("d", calls)).subscribe(lambda r: None)
+    await settle()
+    c.focus_manager.signal_focus()
+    await settle()
+    assert len(calls) == 2
+    unsubscribe()
+    c.unmount()
+    await c.close()
