@@ -229,9 +229,8 @@ class Query:
         self._gc_timer = None
         if self.observers:
             return
-        if self._task is not None and not self._task.done():
-            self._task.add_done_callback(lambda _: self.schedule_gc())  # again once it settles
-            return
+        if self.is_fetching():
+            return  # the fetch schedules gc again once it settles
         self.client.query_cache.remove(self)
 
     def destroy(self) -> None:
@@ -261,7 +260,12 @@ class Query:
                 self.route.doc_id, self.route.path, self._on_replica_change
             )
         self._task = asyncio.get_running_loop().create_task(self._run_fetch(meta))
+        self._task.add_done_callback(self._fetch_settled)
         return await self._await_task()
+
+    def _fetch_settled(self, task: asyncio.Task[Any]) -> None:
+        if not self.observers and not self._destroyed and task is self._task:
+            self.schedule_gc()  # as TanStack: gc_time counts from the end of the last fetch
 
     async def _await_task(self) -> Any:
         while True:

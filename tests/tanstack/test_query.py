@@ -313,3 +313,14 @@ async def test_unstorable_result_is_an_error(client: QueryClient) -> None:
         await client.fetch_query(("bad",), returning({"when": object()}))
     assert client.get_query_state(("bad",)).status == "error"  # type: ignore[union-attr]
 
+
+
+async def test_gc_timer_restarts_after_each_fetch(client: QueryClient, clock: FakeClock) -> None:
+    """query: the gc time counts from the last fetch (TanStack's fetch schedules gc once done)."""
+    await client.prefetch_query(("gr",), returning("d"), gc_time=10)
+    await clock.advance(8)
+    await client.prefetch_query(("gr",), returning("d"), gc_time=10)
+    await clock.advance(5)
+    assert client.query_cache.find(("gr",)) is not None
+    await clock.advance(6)
+    assert client.query_cache.find(("gr",)) is None
