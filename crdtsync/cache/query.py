@@ -59,6 +59,7 @@ class Query:
         self._revert_state: QueryState | None = None
         self._cancel_request: tuple[bool, bool] | None = None
         self._gc_timer: TimerHandle | None = None
+        self.gc_time = options.gc_time  # the longest seen in its options, as TanStack
         self._writing = False
         self._destroyed = False
         self._fetch_started_at: float | None = None
@@ -149,6 +150,7 @@ class Query:
 
     def set_options(self, options: QueryOptions) -> None:
         self.options = options
+        self.gc_time = max(self.gc_time, options.gc_time)
         if not self.state.has_data and options.initial_data is not None:  # as TanStack's setOptions
             initial = options.initial_data
             self.set_data(initial() if callable(initial) else initial, manual=True,
@@ -211,7 +213,7 @@ class Query:
 
     def schedule_gc(self) -> None:
         self._clear_gc()
-        gc_time = self.options.gc_time
+        gc_time = self.gc_time
         if math.isinf(gc_time):
             return
         try:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from crdtsync import FakeClock, QueryClient
+from crdtsync import INFINITY, FakeClock, QueryClient
 from crdtsync.cache import QueryFunctionContext
 from crdtsync.errors import CancelledError, InvalidValueError, QueryNotFoundError
 from tests.tanstack.conftest import Server, returning, settle
@@ -324,3 +324,14 @@ async def test_gc_timer_restarts_after_each_fetch(client: QueryClient, clock: Fa
     assert client.query_cache.find(("gr",)) is not None
     await clock.advance(6)
     assert client.query_cache.find(("gr",)) is None
+
+
+async def test_query_uses_longest_gc_time_seen(client: QueryClient, clock: FakeClock) -> None:
+    """query: 'should use the longest garbage collection time it has seen'."""
+    await client.prefetch_query(("lg",), returning("d"), gc_time=100)
+    await client.prefetch_query(("lg",), returning("d"), gc_time=10)  # fetches again
+    await client.prefetch_query(("lg",), returning("d"), gc_time=10, stale_time=INFINITY)
+    await clock.advance(50)
+    assert client.query_cache.find(("lg",)) is not None
+    await clock.advance(60)
+    assert client.query_cache.find(("lg",)) is None
