@@ -132,9 +132,11 @@ class QueryObserver(Subscribable[Listener]):
             placeholder = data is not None
             if placeholder:
                 status = "success"
+            else:
+                data = MISSING
         if not placeholder:
             self._placeholder = None
-        if data is not MISSING and opts.select is not None and not placeholder:
+        if data is not MISSING and opts.select is not None:  # placeholders too, as TanStack
             if self._sel_fn is opts.select and self._sel_in is data:
                 data = self._sel_out
             else:

@@ -288,20 +288,20 @@ async def test_placeholder_not_used_when_data_exists(client: QueryClient) -> Non
     assert result.data == "data" and result.is_placeholder_data is False
 
 
-async def test_placeholder_is_not_selected(client: QueryClient) -> None:
-    """queryObserver: 'should use placeholderData with select' (TanStack passes the placeholder
-    through select)."""
+async def test_placeholder_goes_through_select(client: QueryClient) -> None:
+    """queryObserver: 'should use placeholderData with select' (the placeholder is selected like
+    data)."""
     server = Server()
-    observer = client.observe(("ph",), server.fn, placeholder_data={"n": 1}, select=lambda d: d["n"] * 10)
+    observer = client.observe(("ph",), server.fn, placeholder_data={"n": 2}, select=lambda d: d["n"] * 10)
     unsubscribe = observer.subscribe(lambda r: None)
     await settle()
-    # DIFFERENCE: placeholder data is shown as given, select is not applied to it. See
-    # docs/queries.md, "Differences from TanStack Query".
-    assert observer.get_current_result().data == {"n": 1}
-    server.release({"n": 2})
+    assert observer.get_current_result().data == 20 and observer.get_current_result().is_placeholder_data
+    server.release({"n": 3})
     await settle()
-    assert observer.get_current_result().data == 20
+    assert observer.get_current_result().data == 30
     unsubscribe()
+    none = client.observe(("ph0",), server.fn, placeholder_data=lambda prev: None, select=lambda d: d["n"])
+    assert none.get_current_result().data is None and not none.get_current_result().is_placeholder_data
 
 
 async def test_notify_on_change_props_limits_notifications(client: QueryClient) -> None:
