@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..cache.subscribable import Subscribable, iterate_latest
+from .mutation import call
 from .options import Callbacks, OnError, OnSettled, OnSuccess
 from .state import MutationAction, MutationState, MutationStatus, StatusFlags
 
@@ -67,14 +68,22 @@ class MutationObserver(Subscribable[Listener]):
 
     def mutate(self, variables: Any = None, *, on_success: OnSuccess | None = None, on_error: OnError | None = None,
                on_settled: OnSettled | None = None) -> Mutation:
-        """Start a mutation with the observer's options; the per-call callbacks run after the
-        options' ones, and only while this observer still follows that mutation and has a
-        subscriber (as TanStack)."""
+        """Start a mutation with the observer's options; the per-call callbacks run after all of
+        the options' ones (``on_settled`` included), and only while this observer still follows
+        that mutation and has a subscriber (as TanStack)."""
         self._detach()
         holder: list[Mutation | None] = [None]
-        extra = Callbacks(on_success=self._only_current(on_success, holder),
-                          on_error=self._only_current(on_error, holder),
-                          on_settled=self._only_current(on_settled, holder))
+
+        async def per_call(data: Any, error: BaseException | None, variables: Any, context: Any) -> None:
+            # As TanStack: after every option callback (on_settled included), then in this order.
+            if error is None and on_success is not None:
+                await call(on_success, data, variables, context)
+            if error is not None and on_error is not None:
+                await call(on_error, error, variables, context)
+            if on_settled is not None:
+                await call(on_settled, data, error, variables, context)
+
+        extra = Callbacks(on_settled=self._only_current(per_call, holder))
         mutation = self.client.mutations.build(variables, dict(self.options), extra=extra)
         holder[0] = self.mutation = mutation
         mutation.observers.append(self._on_mutation)

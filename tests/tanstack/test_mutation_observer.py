@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from crdtsync import FakeClock, QueryClient
@@ -38,3 +39,18 @@ async def test_unsubscribed_observer_lets_its_mutation_be_collected(client: Quer
     unsubscribe()
     await clock.advance(11)
     assert len(client.mutation_cache) == 0
+
+
+async def test_per_call_callbacks_may_be_async(client: QueryClient) -> None:
+    """mutationObserver: mutate callbacks run after the options' ones (async ones are awaited)."""
+    order: list[str] = []
+
+    async def call_success(data: Any, variables: Any, context: Any) -> None:
+        await asyncio.sleep(0)
+        order.append("call success")
+
+    observer = client.observe_mutation(mutation_fn=ok, on_settled=lambda *a: order.append("options settled"))
+    observer.subscribe(lambda r: None)
+    await observer.mutate(1, on_success=call_success, on_settled=lambda *a: order.append("call settled")).result()
+    await settle()
+    assert order == ["options settled", "call success", "call settled"]

@@ -131,6 +131,50 @@ async def test_state_updates_without_subscription(client: QueryClient) -> None:
     assert observer.get_current_result().is_success and observer.get_current_result().data == "v"
 
 
+async def test_callbacks_order_and_arguments_on_success(client: QueryClient) -> None:
+    """mutations: 'mutation callbacks should be called in correct order with correct arguments for
+    success mutations' (defaults, then the call's, then the observer's per-call ones)."""
+    order: list[tuple[Any, ...]] = []
+    client.set_mutation_defaults(("cb",), mutation_fn=echo,
+                                 on_success=lambda d, v, c: order.append(("defaults success", d, v, c)),
+                                 on_settled=lambda d, e, v, c: order.append(("defaults settled", d, e, v, c)))
+    observer = client.observe_mutation(mutation_key=("cb",), on_mutate=lambda v: order.append(("mutate", v)) or "ctx",
+                                       on_success=lambda d, v, c: order.append(("options success", d, v, c)))
+    observer.subscribe(lambda r: None)
+    await observer.mutate("v", on_success=lambda d, v, c: order.append(("call success", d, v, c)),
+                          on_settled=lambda d, e, v, c: order.append(("call settled", d, e, v, c))).result()
+    await settle()
+    # DIFFERENCE: the defaults' callbacks run too, before the options' (TanStack: options replace
+    # the defaults). See docs/queries.md, "Differences from TanStack Query".
+    assert order == [
+        ("mutate", "v"),
+        ("defaults success", "v", "v", "ctx"),
+        ("options success", "v", "v", "ctx"),
+        ("defaults settled", "v", None, "v", "ctx"),
+        ("call success", "v", "v", "ctx"),
+        ("call settled", "v", None, "v", "ctx"),
+    ]
+
+
+async def test_callbacks_order_on_error(client: QueryClient) -> None:
+    """mutations: 'mutation callbacks should be called in correct order with correct arguments for
+    error mutations'."""
+    order: list[str] = []
+    err = RuntimeError("x")
+
+    async def boom(variables: Any, ctx: Any) -> None:
+        raise err
+
+    observer = client.observe_mutation(mutation_fn=boom, on_mutate=lambda v: order.append("mutate"),
+                                       on_error=lambda e, v, c: order.append("options error"),
+                                       on_settled=lambda d, e, v, c: order.append(f"options settled {e is err}"))
+    observer.subscribe(lambda r: None)
+    with pytest.raises(RuntimeError):
+        await observer.mutate(1, on_error=lambda e, v, c: order.append("call error")).result()
+    await settle()
+    assert order == ["mutate", "options error", "options settled True", "call error"]
+
+
 async def test_unscoped_mutations_run_in_parallel(client: QueryClient) -> None:
     """mutations: 'mutations without scope should run in parallel'."""
     gate = Gate()
