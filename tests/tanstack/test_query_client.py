@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from crdtsync import INFINITY, FakeClock, QueryClient
+from crdtsync import INFINITY, FakeClock, QueryClient, Replica
 from crdtsync.cache import QueryFilters
 from crdtsync.errors import CancelledError
+from crdtsync.origins import remote_origin
 from tests.tanstack.conftest import Server, returning, settle
 
 
@@ -924,3 +925,47 @@ async def test_client_stays_mounted_until_every_mount_is_undone(clock: FakeClock
     unsubscribe()
     c.unmount()
     await c.close()
+
+
+async def test_remove_queries_keeps_shared_document_data(client: QueryClient) -> None:
+    """queryClient > removeQueries: the query leaves the cache."""
+    await client.prefetch_query(("rm",), returning("data"))
+    client.remove_queries(("rm",))
+    assert client.query_cache.find(("rm",)) is None
+    # DIFFERENCE: the data lives in a CRDT document shared with peers and stays there (TanStack:
+    # the data is gone with the query). See docs/queries.md, "Differences from TanStack Query".
+    assert client.get_query_data(("rm",)) == "data"
+
+
+async def test_peer_change_updates_data_not_freshness(client: QueryClient, clock: FakeClock) -> None:
+    """queryClient > setQueryData sets dataUpdatedAt; a write that arrives from a peer does not."""
+    peer = Replica(client_id=99)
+    await client.fetch_query(("peer",), returning({"v": 1}), stale_time=10)
+    at = client.get_query_state(("peer",)).data_updated_at  # type: ignore[union-attr]
+    await clock.advance(5)
+    peer.apply_update("peer", client.replica.get_update("peer"))
+    peer.write(("peer",), {"v": 2})
+    client.replica.apply_update("peer", peer.get_update("peer"), origin=remote_origin("p"))
+    state = client.get_query_state(("peer",))
+    assert state is not None and state.data == {"v": 2}
+    # DIFFERENCE: a peer's change is not this query's source of truth, so data_updated_at (and
+    # staleness) stays (TanStack has no peers). See docs/queries.md.
+    assert state.data_updated_at == at
+
+
+async def test_focus_does_not_resume_paused_mutations(client: QueryClient) -> None:
+    """queryClient > focusManager and onlineManager > 'should notify queryCache and mutationCache
+    if focused' (TanStack resumes paused mutations on focus too)."""
+    order: list[str] = []
+    observer = await _paused_mutation(client, order, "1")
+    client.online_manager.set_online(False)
+    mutation = observer.mutate()
+    await settle()
+    client.online_manager._value = True  # online again without telling anyone (no event)
+    client.focus_manager.signal_focus()
+    await settle()
+    # DIFFERENCE: only reconnect and resume_paused_mutations() resume paused mutations, so
+    # mutations restored from the outbox are never sent before the app asks. See docs/queries.md.
+    assert order == [] and mutation.state.is_paused
+    await client.resume_paused_mutations()
+    assert await asyncio.wait_for(mutation.result(), 2) == "1"
