@@ -335,3 +335,12 @@ async def test_query_uses_longest_gc_time_seen(client: QueryClient, clock: FakeC
     assert client.query_cache.find(("lg",)) is not None
     await clock.advance(60)
     assert client.query_cache.find(("lg",)) is None
+
+
+async def test_query_fn_returning_none_stores_null(client: QueryClient) -> None:
+    """query: 'fetch should dispatch an error if the queryFn returns undefined data'."""
+    assert await client.fetch_query(("none",), returning(None)) is None
+    state = client.get_query_state(("none",))
+    # DIFFERENCE: Python has no undefined; None is JSON null and is stored as data (TanStack: an
+    # error). See docs/queries.md, "Differences from TanStack Query", query data values.
+    assert state is not None and state.status == "success" and state.has_data
