@@ -7,7 +7,8 @@ JSON-like values, for example ``("todos",)``, ``("todos", 5)`` or
 - :func:`hash_key` gives a string that is equal for equal keys in any process, whatever the
   insertion order of mapping keys (mapping keys are sorted, as TanStack's ``hashKey`` does).
 - :func:`partial_match_key` is the filter rule: a key matches a filter key when the filter is a
-  prefix of it, part by part, where a mapping part matches when the filter's mapping is a subset.
+  prefix of it, part by part, where a mapping part matches when the filter's mapping is a subset
+  (a list inside it matches when the filter's list is a prefix, as TanStack compares arrays).
 """
 
 from __future__ import annotations
@@ -92,10 +93,10 @@ def _part_matches(value: Any, pattern: Any) -> bool:
     if isinstance(pattern, bool) or isinstance(value, bool):
         return type(pattern) is type(value) and pattern == value
     if isinstance(pattern, (list, tuple)):
-        return (
+        return (  # as TanStack: a list matches like a mapping of its indexes (a prefix)
             isinstance(value, (list, tuple))
-            and len(value) == len(pattern)
-            and all(_part_matches(a, b) for a, b in zip(value, pattern, strict=True))
+            and len(value) >= len(pattern)
+            and all(_part_matches(a, b) for a, b in zip(value, pattern, strict=False))
         )
     return bool(type(value) is type(pattern) and value == pattern)
 

@@ -3,7 +3,8 @@
 A first fetch loads the page at ``initial_page_param``. ``direction="forward"`` appends the
 page after the last (``get_next_page_param``), ``"backward"`` prepends the one before the first
 (``get_previous_page_param``); ``None`` (a refetch) reloads every cached page in order, from the
-first page's param, so pages stay consistent with each other. ``max_pages`` drops pages from
+first page's param, so pages stay consistent with each other; the query function sees
+``direction="forward"`` for the first page and for every refetched page, as in TanStack. ``max_pages`` drops pages from
 the far end. A ``None`` next or previous param means there is no such page. Pages and page
 params must be JSON-like, since they are stored in the document.
 """
@@ -66,7 +67,7 @@ async def fetch_pages(inf: InfiniteOptions, old: Any, direction: Direction, fetc
                 param = next_page_param(inf, new_pages, new_params)
                 if param is None:
                     break
-            new_pages.append(await fetch_page(param, None))
+            new_pages.append(await fetch_page(param, "forward"))  # as TanStack
             new_params.append(param)
         pages, params = new_pages, new_params
     return {"pages": pages, "page_params": params}

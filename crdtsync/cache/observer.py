@@ -94,6 +94,7 @@ class QueryObserver(Subscribable[Listener]):
         self._sel_in: Any = MISSING
         self._sel_out: Any = MISSING
         self._last_data: Any = None
+        self._placeholder: tuple[Any, Any] | None = None  # (option, data) while shown: memoised
         self._result = self._create_result()
         self._stale_timer: TimerHandle | None = None
         self._interval_timer: TimerHandle | None = None
@@ -121,11 +122,21 @@ class QueryObserver(Subscribable[Listener]):
         placeholder = False
         if data is MISSING and status == "pending" and opts.placeholder_data is not None:
             ph = opts.placeholder_data
-            data = ph(self._last_data) if callable(ph) else ph
+            if self._placeholder is not None and self._placeholder[0] is ph:
+                data = self._placeholder[1]  # as TanStack: the same option keeps its data
+            else:
+                data = ph(self._last_data) if callable(ph) else ph
+                if self._placeholder is not None:  # an equal new one keeps the previous object
+                    data = replace_equal_deep(self._placeholder[1], data)
+            self._placeholder = (ph, data)
             placeholder = data is not None
             if placeholder:
                 status = "success"
-        if data is not MISSING and opts.select is not None and not placeholder:
+            else:
+                data = MISSING
+        if not placeholder:
+            self._placeholder = None
+        if data is not MISSING and opts.select is not None:  # placeholders too, as TanStack
             if self._sel_fn is opts.select and self._sel_in is data:
                 data = self._sel_out
             else:
@@ -140,7 +151,7 @@ class QueryObserver(Subscribable[Listener]):
             error=st.error,
             status=status,
             fetch_status=st.fetch_status,
-            is_stale=q.is_stale_by_time(self._stale_time()),
+            is_stale=self.is_enabled() and q.is_stale_by_time(self._stale_time()),  # as TanStack
             is_placeholder_data=placeholder,
             data_updated_at=st.data_updated_at,
             error_updated_at=st.error_updated_at,
@@ -259,7 +270,7 @@ class QueryObserver(Subscribable[Listener]):
         if self._stale_timer is not None:
             self._stale_timer.cancel()
             self._stale_timer = None
-        if not self._mounted or self._result.is_stale:
+        if not self._mounted or self._result.is_stale or not self.is_enabled():
             return
         stale_time = self._stale_time()
         if math.isinf(stale_time):
@@ -303,6 +314,7 @@ class QueryObserver(Subscribable[Listener]):
         except Exception:
             if self.observer_options.throw_on_error:
                 raise
+        self._update_result()  # also when not subscribed (the query does not update it then)
         return self._result
 
     def set_observer_options(self, **changes: Any) -> None:

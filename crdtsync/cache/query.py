@@ -6,8 +6,9 @@ mutation, a peer's update). Everything else in the state (status, timestamps, er
 failure counts) is metadata owned by this object and changed only through :func:`reduce`.
 
 Concurrent ``fetch()`` calls share one task (deduplication). ``cancel()`` stops the task and
-keeps the previous data; with ``revert=True`` the metadata goes back to what it was when the
-fetch began.
+keeps the previous data; the query is then in error with a ``CancelledError``. With
+``revert=True`` the metadata goes back to what it was when the fetch began and the fetch
+returns that data (as TanStack's ``cancel({revert})``).
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class Query(Removable):
         self.client = client
         self._fetch_writer = fetch_writer
         self.options = options
-        self.gc_time = options.gc_time
+        self.gc_time = options.gc_time  # the longest seen in its options, as TanStack
         self.query_key: QueryKey = options.query_key
         self.query_hash = query_hash
         self.route = client.replica.route(self.query_key)
@@ -72,6 +73,7 @@ class Query(Removable):
         self._task: asyncio.Task[Any] | None = None
         self._revert_state: QueryState | None = None
         self._cancel_request: tuple[bool, bool] | None = None
+        self._retryer: Retryer[Any] | None = None  # the latest fetch's (cancel_retry, continue_retry)
         self._writing = False
         self._destroyed = False
         self._fetch_started_at: float | None = None
@@ -93,9 +95,9 @@ class Query(Removable):
         else:
             self.client.replica.write(self.query_key, data, origin=origin)
 
-    def _initial_state(self) -> QueryState:
+    def _initial_state(self, *, reset: bool = False) -> QueryState:
         data = self.read_data()
-        if data is MISSING and self.options.initial_data is not None:
+        if (data is MISSING or reset) and self.options.initial_data is not None:
             initial = self.options.initial_data
             value = initial() if callable(initial) else initial
             self.write_data(value, origin=LOCAL)
@@ -170,19 +172,31 @@ class Query(Removable):
 
     def set_options(self, options: QueryOptions) -> None:
         self.options = options
-        self.gc_time = options.gc_time
+        self.gc_time = max(self.gc_time, options.gc_time)  # as TanStack's updateGcTime
+        if not self.state.has_data and options.initial_data is not None:  # as TanStack's setOptions
+            initial = options.initial_data
+            self.set_data(initial() if callable(initial) else initial, manual=True,
+                          updated_at=options.initial_data_updated_at)
 
     def dispatch_reset(self) -> None:
         """Back to "never fetched": initial data written again if configured, else the
         document's current data with ``data_updated_at`` 0 (stale)."""
-        self.dispatch(SetState(self._initial_state()))
+        self._writing = True  # the reset state below carries the rewritten initial data
+        try:
+            state = self._initial_state(reset=True)
+        finally:
+            self._writing = False
+        self.dispatch(SetState(state))
 
     # -- status ------------------------------------------------------------------------------
     def is_active(self) -> bool:
         return any(o.is_enabled() for o in self.observers)
 
     def is_disabled(self) -> bool:
-        return bool(self.observers) and not self.is_active()
+        """Only disabled observers, or (as TanStack) none and never fetched."""
+        if self.observers:
+            return not self.is_active()
+        return self.state.data_update_count + self.state.error_update_count == 0
 
     def is_stale_by_time(self, stale_time: float) -> bool:
         st = self.state
@@ -215,6 +229,8 @@ class Query(Removable):
         if observer in self.observers:
             self.observers.remove(observer)
             if not self.observers:
+                if self._retryer is not None:  # as TanStack's cancelRetry: this attempt is the last
+                    self._retryer.cancel_retry()
                 self.schedule_gc()
             self.client.query_cache._observer_removed(self, observer)
 
@@ -227,8 +243,7 @@ class Query(Removable):
         if self.observers:
             return
         if self.is_fetching():
-            self.schedule_gc()  # try again once more time has passed
-            return
+            return  # the fetch schedules gc again once it settles
         self.client.query_cache.remove(self)
 
     def destroy(self) -> None:
@@ -250,6 +265,8 @@ class Query(Removable):
             if cancel_refetch and self.state.has_data:
                 self.cancel(silent=True)
             else:
+                if self._retryer is not None:  # someone wants the result again
+                    self._retryer.continue_retry()
                 return await self._await_task()
         if self._destroyed:
             self._destroyed = False
@@ -257,7 +274,12 @@ class Query(Removable):
                 self.route.doc_id, self.route.path, self._on_replica_change
             )
         self._task = asyncio.get_running_loop().create_task(self._run_fetch(meta))
+        self._task.add_done_callback(self._fetch_settled)
         return await self._await_task()
+
+    def _fetch_settled(self, task: asyncio.Task[Any]) -> None:
+        if not self.observers and not self._destroyed and task is self._task:
+            self.schedule_gc()  # as TanStack: gc_time counts from the end of the last fetch
 
     async def _await_task(self) -> Any:
         while True:
@@ -298,18 +320,30 @@ class Query(Removable):
         mode = self.options.network_mode
         self.dispatch(Fetch(paused=mode is NetworkMode.ONLINE and not online.is_online(), meta=meta))
 
+        focus = self.client.focus_manager
+
         async def gate(failures: int) -> None:
             must_wait = mode is NetworkMode.ONLINE or (mode is NetworkMode.OFFLINE_FIRST and failures > 0)
-            if must_wait and not online.is_online():
+            waited = False
+            while True:
+                if failures and not focus.is_focused():  # as TanStack's retryer: retries wait for focus
+                    wait = focus.wait_focused
+                elif must_wait and not online.is_online():
+                    wait = online.wait_online
+                else:
+                    break
                 if self.state.fetch_status != "paused":
                     self.dispatch(Pause())
-                await online.wait_online()
+                await wait()
+                waited = True
+            if waited:
                 self.dispatch(Continue())
 
         retryer: Retryer[Any] = Retryer(
             lambda: self._call_query_fn(meta), retry=self.options.retry, retry_delay=self.options.retry_delay,
             clock=self.client.clock, rng=self.client.random, gate=gate,
             on_fail=lambda n, err: self.dispatch(Failed(n, err)), passthrough=(CancelledError,))
+        self._retryer = retryer
         try:
             try:
                 data = await retryer.run()
@@ -325,7 +359,12 @@ class Query(Removable):
                 raise
         except asyncio.CancelledError:
             revert, silent = self._cancel_request or (False, False)
+            if not (revert or silent):  # as TanStack: a plain cancel is an error of the query
+                self.dispatch(Error(CancelledError(revert=False, silent=False), self.client.clock.now()))
+                raise CancelledError(revert=revert, silent=silent) from None
             self.dispatch(Cancelled(revert_state if revert else None))
+            if revert and not silent and self.state.has_data:
+                return self.state.data  # as TanStack: resolve with the restored data
             raise CancelledError(revert=revert, silent=silent) from None
 
     async def _call_query_fn(self, meta: dict[str, Any] | None) -> Any:

@@ -2,7 +2,7 @@
 
 Rules:
 - ``status`` is ``pending`` until data exists, ``success`` once it does, ``error`` after a fetch
-  failed (data, if any, is kept).
+  failed (data, if any, is kept and marked invalidated, so it is stale).
 - ``fetch_status`` is ``fetching`` while a fetch runs, ``paused`` while it waits for the network,
   ``idle`` otherwise.
 - A successful fetch or a manual write clears the error and the invalidation and sets
@@ -147,6 +147,7 @@ def reduce(state: QueryState, action: Action) -> QueryState:
                 fetch_failure_reason=err,
                 fetch_status="idle",
                 status="error",
+                is_invalidated=True,  # as TanStack: data that failed to refresh is stale
             )
         case Failed(failure_count=n, error=err):
             return replace(state, fetch_failure_count=n, fetch_failure_reason=err)

@@ -43,6 +43,7 @@ from ..cache.query_cache import QueryCache
 from ..cache.state import Invalidate, QueryState
 from ..clock import Clock, SystemClock
 from ..core.managers import FocusManager, OnlineManager
+from ..core.network import NetworkMode
 from ..core.notify import NotifyManager
 from ..errors import MutationError
 from ..keys import QueryKey
@@ -106,16 +107,22 @@ class QueryClient:
         self.query_cache.set_fetch_writer(RebasingFetchWriter(self.overlay, self.entities))
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribers: list[Callable[[], None]] = []
+        self._mount_count = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
     def mount(self) -> None:
-        """Refetch on focus and reconnect (per the observers' options) from now on."""
+        """Refetch on focus and reconnect (per the observers' options) from now on. Mounts
+        count, as TanStack's: the client stays mounted until each one is undone by ``unmount``."""
+        self._mount_count += 1
         if self._unsubscribers:
             return
         self._unsubscribers.append(self.focus_manager.subscribe(self._on_focus))
         self._unsubscribers.append(self.online_manager.subscribe(self._on_online))
 
     def unmount(self) -> None:
+        self._mount_count = max(0, self._mount_count - 1)
+        if self._mount_count:
+            return
         for unsub in self._unsubscribers:
             unsub()
         self._unsubscribers.clear()
@@ -150,8 +157,14 @@ class QueryClient:
             self._refetch_observed("focus")
 
     def _on_online(self, online: bool) -> None:
-        if online:
+        if online and any(m.state.is_paused for m in self.mutation_cache.get_all()):
+            self._spawn(self._refetch_after_mutations())  # as TanStack: mutations first
+        elif online:
             self._refetch_observed("reconnect")
+
+    async def _refetch_after_mutations(self) -> None:
+        await self.resume_paused_mutations()
+        self._refetch_observed("reconnect")
 
     def _refetch_observed(self, event: str) -> None:
         for query in self.query_cache.get_all():
@@ -219,10 +232,10 @@ class QueryClient:
     async def ensure_query_data(self, query_key: Sequence[Any], query_fn: QueryFn | None = None, *,
                                 revalidate_if_stale: bool = False, **options: Any) -> Any:
         """Cached data if any (refetched in the background when stale and asked to), else fetch."""
+        query = self._build(query_key, query_fn, options)  # writes initial_data, if any
         data = self.replica.read(query_key)
         if data is MISSING:
             return await self.fetch_query(query_key, query_fn, **options)
-        query = self._build(query_key, query_fn, options)
         if revalidate_if_stale and query.is_stale_by_time(resolve_stale_time(query.options.stale_time, query)):
             query._start_background_fetch()
         return query.state.data if query.state.has_data else data
@@ -296,20 +309,27 @@ class QueryClient:
                 q.dispatch(Invalidate())
         if refetch_type == "none":
             return
-        chosen = [q for q in targets.values() if refetch_type == "all"
-                  or (refetch_type == "active") == q.is_active()]
+        chosen = [q for q in targets.values() if not q.is_disabled() and (refetch_type == "all"
+                  or (refetch_type == "active") == q.is_active())]
         await self._refetch(chosen, throw_on_error=False)
 
     async def refetch_queries(self, filters: QueryFilters | Sequence[Any] | None = None, *,
                               throw_on_error: bool = False, **kwargs: Any) -> None:
         """Refetch matching queries that are not disabled; errors stay in their state unless
-        ``throw_on_error``."""
+        ``throw_on_error``. Fetches that pause (offline) run on but are not waited for."""
         queries = [q for q in self.query_cache.find_all(filters, **kwargs) if not q.is_disabled()]
         await self._refetch(queries, throw_on_error=throw_on_error)
 
     async def _refetch(self, queries: list[Query], *, throw_on_error: bool) -> None:
         runnable = [q for q in queries if q.options.query_fn is not None]
-        results = await asyncio.gather(*(q.fetch(cancel_refetch=True) for q in runnable), return_exceptions=True)
+        offline = not self.online_manager.is_online()
+        waited = []
+        for q in runnable:  # as TanStack, a fetch that pauses (offline) is not waited for
+            if offline and q.options.network_mode is NetworkMode.ONLINE:
+                self._spawn(q.fetch(cancel_refetch=True))
+            else:
+                waited.append(q.fetch(cancel_refetch=True))
+        results = await asyncio.gather(*waited, return_exceptions=True)
         if throw_on_error:
             for r in results:
                 if isinstance(r, BaseException):
@@ -317,7 +337,9 @@ class QueryClient:
 
     async def cancel_queries(self, filters: QueryFilters | Sequence[Any] | None = None, *, revert: bool = True,
                              **kwargs: Any) -> None:
-        """Cancel matching fetches; data stays as it was, metadata is reverted by default."""
+        """Cancel matching fetches; data stays as it was. With ``revert`` (the default) the metadata
+        goes back and a pending fetch returns that data (raises when there is none); without it
+        the query is in error with a ``CancelledError``, as in TanStack."""
         for q in self.query_cache.find_all(filters, **kwargs):
             q.cancel(revert=revert)
         await asyncio.sleep(0)

@@ -70,6 +70,10 @@ class FocusManager(_Flag):
     def set_focused(self, focused: bool) -> None:
         self._set(focused)
 
+    async def wait_focused(self) -> None:
+        """Return once focused (at once when already focused)."""
+        await self._wait_true()
+
     def signal_focus(self) -> None:
         """Report an activation even when already focused (like a window regaining focus)."""
         if self._value:

@@ -2,8 +2,9 @@
 
 :class:`Retryer` runs one piece of work under the policy of :mod:`crdtsync.core.retry`.
 Before each attempt it awaits the owner's ``gate`` (where a query or a mutation pauses for
-the network and continues, changing its own state); after a failure that will be retried it
-calls ``on_fail`` and sleeps on the injected clock. The owner keeps its state: the retryer only counts failures.
+the network, a query's retry also for focus, and continues, changing its own state); after a
+failure that will be retried it calls ``on_fail`` and sleeps on the injected clock. The owner
+keeps its state: the retryer only counts failures.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class Retryer(Generic[T]):
     - ``passthrough``: exception types raised at once, never retried nor intercepted.
     - ``on_fail(failure_count, error)`` runs before the delay of each retry.
     - ``asyncio.CancelledError`` always propagates.
-    - :meth:`cancel_retry` / :meth:`continue_retry` stop and resume retrying from outside.
+    - :meth:`cancel_retry` / :meth:`continue_retry` stop and resume retrying from outside; a
+      cancel while the gate waits before a retry (a pause) also raises the last failure.
     """
 
     def __init__(self, fn: Callable[[], Awaitable[T]], *, retry: RetryOption, retry_delay: RetryDelay | None,
@@ -64,8 +66,12 @@ class Retryer(Generic[T]):
         self._retry_cancelled = False
 
     async def run(self) -> T:
+        retrying: Exception | None = None  # the failure the next attempt retries
         while True:
             await self._gate(self.failure_count)
+            if retrying is not None and self._retry_cancelled:  # cancelled while the gate waited
+                raise retrying
+            retrying = None
             try:
                 return await self._fn()
             except asyncio.CancelledError:
@@ -83,3 +89,4 @@ class Retryer(Generic[T]):
                 await self._clock.sleep(retry_delay(self._retry_delay, self.failure_count, err, self._rng))
                 if self._retry_cancelled:
                     raise
+                retrying = err

@@ -127,6 +127,7 @@ class Mutation(Removable):
         self._settled.add_done_callback(_retrieve)
         self._prev = self._cache.join_scope(self)
         paused = self._hold = self._hold or self._must_wait_network()
+        paused = paused or self._prev is not None  # as TanStack: waiting for its scope is paused
         self._dispatch(Pending(self.state.variables, paused, self._env.clock.now()))
         with self._env.overlay.seeding(bases):
             self._apply_optimistic(self.state.variables, replay=self.restored)

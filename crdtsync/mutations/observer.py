@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..core.subscribable import Subscribable, iterate_latest
+from .mutation import call
 from .options import Callbacks, OnError, OnSettled, OnSuccess
 from .state import MutationAction, MutationState, MutationStatus, StatusFlags
 
@@ -67,13 +68,22 @@ class MutationObserver(Subscribable[Listener]):
 
     def mutate(self, variables: Any = None, *, on_success: OnSuccess | None = None, on_error: OnError | None = None,
                on_settled: OnSettled | None = None) -> Mutation:
-        """Start a mutation with the observer's options; the per-call callbacks run after the
-        options' ones, and only while this observer still follows that mutation."""
+        """Start a mutation with the observer's options; the per-call callbacks run after all of
+        the options' ones (``on_settled`` included), and only while this observer still follows
+        that mutation and has a subscriber (as TanStack)."""
         self._detach()
         holder: list[Mutation | None] = [None]
-        extra = Callbacks(on_success=self._only_current(on_success, holder),
-                          on_error=self._only_current(on_error, holder),
-                          on_settled=self._only_current(on_settled, holder))
+
+        async def per_call(data: Any, error: BaseException | None, variables: Any, context: Any) -> None:
+            # As TanStack: after every option callback (on_settled included), then in this order.
+            if error is None and on_success is not None:
+                await call(on_success, data, variables, context)
+            if error is not None and on_error is not None:
+                await call(on_error, error, variables, context)
+            if on_settled is not None:
+                await call(on_settled, data, error, variables, context)
+
+        extra = Callbacks(on_settled=self._only_current(per_call, holder))
         mutation = self.client.build_mutation(variables, dict(self.options), extra=extra)
         holder[0] = self.mutation = mutation
         mutation.observers.append(self._on_mutation)
@@ -95,18 +105,32 @@ class MutationObserver(Subscribable[Listener]):
             return ()
 
         def wrapped(*args: Any) -> Any:
-            if self.mutation is not None and self.mutation is holder[0]:
+            if self.mutation is not None and self.mutation is holder[0] and self.has_listeners():
                 return cb(*args)
             return None
 
         return (wrapped,)
 
     def _detach(self) -> None:
+        self._release()
+        self.mutation = None
+
+    def _release(self) -> None:
+        """Stop observing the current mutation, so it can be collected once settled."""
         if self.mutation is not None:
             if self._on_mutation in self.mutation.observers:
                 self.mutation.observers.remove(self._on_mutation)
             self.mutation.schedule_gc()
-            self.mutation = None
+
+    def on_subscribe(self) -> None:
+        if self.mutation is not None and self._on_mutation not in self.mutation.observers:
+            self.mutation.observers.append(self._on_mutation)
+            self.mutation.clear_gc()
+            self._set(MutationObserverResult.of(self.mutation.state))
+
+    def on_unsubscribe(self) -> None:
+        if not self._listeners:  # as TanStack: the last one leaving frees the mutation for gc
+            self._release()
 
     def _on_mutation(self, mutation: Mutation, action: MutationAction) -> None:
         if mutation is self.mutation:

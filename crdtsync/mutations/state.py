@@ -5,8 +5,8 @@ Rules (TanStack Query v5's, in snake_case):
 - ``status`` is ``idle`` before the mutation runs, ``pending`` from ``mutate`` until it settles,
   then ``success`` or ``error``. ``reset`` (observers only) goes back to ``idle``.
 - *Paused* is ``pending`` with ``is_paused`` set: the mutation waits for the network (network
-  mode ``online`` while offline) or was restored from the outbox and waits for
-  ``resume_paused_mutations()``. :attr:`MutationState.phase` folds the two into one of
+  mode ``online`` while offline), for an earlier mutation of its scope, or was restored from
+  the outbox and waits for ``resume_paused_mutations()``. :attr:`MutationState.phase` folds the two into one of
   ``idle``, ``pending``, ``paused``, ``success``, ``error``.
 - ``failure_count`` / ``failure_reason`` count failed attempts (retries and version conflicts);
   they are cleared by a success.

@@ -128,3 +128,24 @@ async def test_cancel_retry_makes_the_current_attempt_the_last() -> None:
     task = asyncio.create_task(r.run())
     await clock.advance(10)
     assert await task == "ok" and calls == [1, 2]
+
+
+async def test_cancel_retry_while_the_gate_waits_raises_the_last_failure() -> None:
+    """As TanStack's retryer: a retry cancelled during its pause (the gate) is not attempted."""
+    clock = FakeClock()
+    calls, fn = flaky(5)
+    opened = asyncio.Event()
+
+    async def gate(failures: int) -> None:
+        if failures:
+            await opened.wait()
+
+    r: Retryer[str] = Retryer(fn, retry=True, retry_delay=1, clock=clock, rng=random.Random(0), gate=gate)
+    task = asyncio.create_task(r.run())
+    await clock.advance(1)
+    assert calls == [1]  # the delay is over, the gate holds the retry
+    r.cancel_retry()
+    opened.set()
+    with pytest.raises(Boom):
+        await task
+    assert calls == [1]

@@ -171,6 +171,7 @@ async def test_observer_async_iteration(client: QueryClient, gate: Gate) -> None
 
 async def test_per_call_callbacks_only_for_the_followed_mutation(client: QueryClient, gate: Gate) -> None:
     obs = client.observe_mutation(mutation_fn=gate.fn)
+    obs.subscribe(lambda r: None)  # per-call callbacks run only while subscribed
     calls: list[Any] = []
     first = obs.mutate(1, on_success=lambda d, v, c: calls.append(v))
     obs.mutate(2, on_success=lambda d, v, c: calls.append(v))
