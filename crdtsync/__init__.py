@@ -8,7 +8,14 @@ connect a client to a relay (:mod:`crdtsync.sync`); persistence and cross-proces
 authors use :mod:`crdtsync.testing`.
 """
 
-from .cache import (
+from .client import QueryClient
+from .clock import Clock, FakeClock, SystemClock
+from .errors import ClientError, CrdtsyncError
+from .keys import QueryKey, hash_key, partial_match_key
+from .mutations import MutationObserver, MutationObserverResult, MutationState, OptimisticTx
+from .normalize import ChangeFeed, EntityType
+from .origins import Origin, OriginKind
+from .query import (
     INFINITY,
     Cascades,
     FocusManager,
@@ -22,13 +29,6 @@ from .cache import (
     QueryObserverResult,
     QueryState,
 )
-from .client import QueryClient
-from .clock import Clock, FakeClock, SystemClock
-from .errors import ClientError, CrdtsyncError
-from .keys import QueryKey, hash_key, partial_match_key
-from .mutations import MutationObserver, MutationObserverResult, MutationState, OptimisticTx
-from .normalize import ChangeFeed, EntityType
-from .origins import Origin, OriginKind
 from .replica import Replica, Route, Router
 from .sync import SyncProvider, bind_client
 from .values import MISSING

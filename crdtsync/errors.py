@@ -7,7 +7,7 @@ The tree::
     ├── InvalidValueError          a value cannot be stored in a document (not JSON-like)
     ├── RoutingError               no route maps a key to a document, or a route is malformed
     ├── QueryError
-    │   ├── CancelledError         a fetch was cancelled (``cancel_queries``, ``reset_queries``)
+    │   ├── QueryCancelledError    a fetch was cancelled (``cancel_queries``, ``reset_queries``)
     │   └── QueryNotFoundError     ``fetch_query`` without a ``query_fn`` and none registered
     ├── MutationError
     │   ├── MutationNotFoundError  no ``mutation_fn`` for a resumed mutation's key
@@ -85,7 +85,7 @@ class QueryError(CrdtsyncError):
     """Base of errors raised by the query layer itself."""
 
 
-class CancelledError(QueryError):
+class QueryCancelledError(QueryError):
     """A fetch was cancelled before it finished.
 
     ``revert`` tells whether the query state was put back as it was before the fetch began;

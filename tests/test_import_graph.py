@@ -173,14 +173,14 @@ def test_no_import_cycle_in_crdtsync() -> None:
 
 
 ALLOWED: set[tuple[str, str]] = set()  # no exceptions: the lower layers never name the client
-LOWER = ["crdtsync.core", "crdtsync.cache", "crdtsync.mutations", "crdtsync.normalize"]
+LOWER = ["crdtsync.core", "crdtsync.query", "crdtsync.mutations", "crdtsync.normalize"]
 
 
-@pytest.mark.parametrize(("a", "b"), [("crdtsync.cache", "crdtsync.mutations"),
-                                      ("crdtsync.mutations", "crdtsync.cache"),
-                                      ("crdtsync.normalize", "crdtsync.cache"),
+@pytest.mark.parametrize(("a", "b"), [("crdtsync.query", "crdtsync.mutations"),
+                                      ("crdtsync.mutations", "crdtsync.query"),
+                                      ("crdtsync.normalize", "crdtsync.query"),
                                       ("crdtsync.normalize", "crdtsync.mutations"),
-                                      ("crdtsync.core", "crdtsync.cache"),
+                                      ("crdtsync.core", "crdtsync.query"),
                                       ("crdtsync.core", "crdtsync.mutations"),
                                       ("crdtsync.core", "crdtsync.normalize"),
                                       *((low, "crdtsync.client") for low in LOWER)])
@@ -204,8 +204,8 @@ def test_checker_finds_a_cycle_and_ignores_type_checking(tmp_path: Path) -> None
 
 def test_checker_sees_parent_packages() -> None:
     graph = import_graph()
-    # offline.dehydrate imports crdtsync.cache.filters: crdtsync/cache/__init__ runs first
-    assert {"crdtsync.cache.filters", "crdtsync.cache"} <= graph["crdtsync.offline.dehydrate"]
+    # offline.dehydrate imports crdtsync.query.filters: crdtsync/query/__init__ runs first
+    assert {"crdtsync.query.filters", "crdtsync.query"} <= graph["crdtsync.offline.dehydrate"]
     # ... but a module's own ancestors are no edges (they are being imported already)
-    assert "crdtsync" not in graph["crdtsync.cache.query"]
-    assert "crdtsync.cache" not in graph["crdtsync.cache.query"]
+    assert "crdtsync" not in graph["crdtsync.query.query"]
+    assert "crdtsync.query" not in graph["crdtsync.query.query"]

@@ -1,7 +1,7 @@
 """Defaults: every option default of one client, queries and mutations, resolved in one place.
 
-Query options resolve as: the built-in defaults of :class:`~crdtsync.cache.options.QueryOptions`
-and :class:`~crdtsync.cache.options.ObserverOptions`, then the client-wide ``default_options``,
+Query options resolve as: the built-in defaults of :class:`~crdtsync.query.options.QueryOptions`
+and :class:`~crdtsync.query.options.ObserverOptions`, then the client-wide ``default_options``,
 then every ``set_query_defaults(prefix, ...)`` whose prefix matches the key (later calls win),
 then the call's own options.
 
@@ -19,11 +19,11 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..cache.options import ObserverOptions, QueryFn, QueryOptions
 from ..core.network import NetworkMode
 from ..keys import QueryKey, normalize_key, partial_match_key
 from ..mutations.conflicts import ConflictPolicy, check_policy
 from ..mutations.options import CALLBACK_NAMES, Callbacks, MutationOptions, check_names
+from ..query.options import ObserverOptions, QueryFn, QueryOptions
 
 _QUERY_FIELDS = {f.name for f in dataclasses.fields(QueryOptions)}
 _OBSERVER_FIELDS = {f.name for f in dataclasses.fields(ObserverOptions)}

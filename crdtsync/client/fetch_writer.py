@@ -1,8 +1,8 @@
 """The fetch-path writer: how a query function's result reaches the document.
 
 The query layer writes fetched data through a writer injected into its cache
-(:meth:`~crdtsync.cache.query_cache.QueryCache.set_fetch_writer`); on its own it writes the data
-as is (:func:`~crdtsync.cache.query.write_plain`). The client injects this one, which knows
+(:meth:`~crdtsync.query.query_cache.QueryCache.set_fetch_writer`); on its own it writes the data
+as is (:func:`~crdtsync.query.query.write_plain`). The client injects this one, which knows
 about pending optimistic edits: every field that has one keeps the user's value (a rebase), so
 the edit never flickers, and the fetched value becomes what a rollback goes back to. A
 normalized query (its entities are written by the entity store) is rebased in the same
@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..cache.query import Query
 from ..mutations.overlay import Overlay
 from ..normalize.store import EntityStore
 from ..origins import FETCH
+from ..query.query import Query
 
 
 class RebasingFetchWriter:

@@ -34,13 +34,6 @@ import random
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
-from ..cache.filters import QueryFilters, as_filters
-from ..cache.key_factory import Cascades
-from ..cache.observer import QueryObserver
-from ..cache.options import InfiniteOptions, ObserverOptions, QueryFn, QueryOptions, resolve_stale_time
-from ..cache.query import Query, swallow
-from ..cache.query_cache import QueryCache
-from ..cache.state import Invalidate, QueryState
 from ..clock import Clock, SystemClock
 from ..core.managers import FocusManager, OnlineManager
 from ..core.network import NetworkMode
@@ -59,6 +52,13 @@ from ..mutations.outbox import Outbox, Synchronous
 from ..mutations.overlay import Leaf, Overlay
 from ..normalize.store import EntityStore
 from ..origins import LOCAL
+from ..query.filters import QueryFilters, as_filters
+from ..query.key_factory import Cascades
+from ..query.observer import QueryObserver
+from ..query.options import InfiniteOptions, ObserverOptions, QueryFn, QueryOptions, resolve_stale_time
+from ..query.query import Query, swallow
+from ..query.query_cache import QueryCache
+from ..query.state import Invalidate, QueryState
 from ..replica import Replica
 from ..values import MISSING
 from .defaults import Defaults
@@ -339,7 +339,7 @@ class QueryClient:
                              **kwargs: Any) -> None:
         """Cancel matching fetches; data stays as it was. With ``revert`` (the default) the metadata
         goes back and a pending fetch returns that data (raises when there is none); without it
-        the query is in error with a ``CancelledError``, as in TanStack."""
+        the query is in error with a ``QueryCancelledError``, as in TanStack."""
         for q in self.query_cache.find_all(filters, **kwargs):
             q.cancel(revert=revert)
         await asyncio.sleep(0)

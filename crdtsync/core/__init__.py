@@ -8,7 +8,7 @@
 - :mod:`~crdtsync.core.retryer`: the one retry/pause/continue loop.
 - :mod:`~crdtsync.core.removable`: the one gc timer of cache entries.
 
-Nothing here imports the query (``crdtsync.cache``), mutation or normalize packages.
+Nothing here imports the query (``crdtsync.query``), mutation or normalize packages.
 """
 
 from .managers import FocusManager, OnlineManager

@@ -26,11 +26,11 @@ from typing import Any, TypeAlias
 
 import httpx
 
-from ..cache import OnlineManager, QueryFunctionContext
-from ..cache.options import QueryFn
 from ..clock import Clock, SystemClock
 from ..mutations import MutationFunctionContext
 from ..mutations.options import MutationFn
+from ..query import OnlineManager, QueryFunctionContext
+from ..query.options import QueryFn
 from .auth import TokenAuth
 from .classify import status_error
 from .errors import AuthRefreshError, HTTPConflictError, HTTPError, HTTPStatusError, HTTPTransportError

@@ -4,7 +4,7 @@ fetches, report conflicts, pause offline and survive restarts in a durable outbo
 Start with the mutation methods of :class:`~crdtsync.client.QueryClient` (``mutate``,
 ``set_mutation_defaults``, ``use_outbox``, ...) and docs/mutations.md. The client owns a
 :class:`MutationCache` (mutations, scopes, paused-mutation resume, the outbox bookkeeping) and
-the optimistic :class:`Overlay`; nothing here imports the query layer (``crdtsync.cache``).
+the optimistic :class:`Overlay`; nothing here imports the query layer (``crdtsync.query``).
 """
 
 from .cache import MutationCache

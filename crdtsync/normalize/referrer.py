@@ -1,7 +1,7 @@
 """EntityReferrer: what the entity store needs of a query that references entities.
 
 The normalize layer defines this narrow interface and never imports the query layer; a
-:class:`crdtsync.cache.query.Query` satisfies it. The store reads the query's key and shape to
+:class:`crdtsync.query.query.Query` satisfies it. The store reads the query's key and shape to
 write and read it, keeps its last result to patch changed entities into, and calls
 :meth:`EntityReferrer.entities_changed` when entities it references change.
 """

@@ -40,17 +40,17 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 from pycrdt import Doc
 
-from ..cache.filters import QueryFilters
 from ..errors import CorruptStoreError, CrdtsyncError, HydrationError
 from ..keys import QueryKey, normalize_key
 from ..mutations.overlay import Leaf, decode_bases, encode_bases
 from ..origins import Origin, OriginKind
+from ..query.filters import QueryFilters
 from . import meta as meta_mod
 
 if TYPE_CHECKING:
-    from ..cache.query import Query
     from ..client import QueryClient
     from ..mutations.mutation import Mutation
+    from ..query.query import Query
 
 MAGIC = "crdtsync-dehydrated"
 VERSION = 1

@@ -21,16 +21,16 @@ from typing import TYPE_CHECKING, Any
 
 import msgpack
 
-from ..cache.filters import QueryFilters
-from ..cache.options import QueryOptions
-from ..cache.state import SetState
 from ..errors import CorruptStoreError, CrdtsyncError
 from ..keys import QueryKey, hash_key, normalize_key
+from ..query.filters import QueryFilters
+from ..query.options import QueryOptions
+from ..query.state import SetState
 from ..values import MISSING
 
 if TYPE_CHECKING:
-    from ..cache.query import Query
     from ..client import QueryClient
+    from ..query.query import Query
 
 _STATUSES = ("pending", "error", "success")
 

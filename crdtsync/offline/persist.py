@@ -53,8 +53,8 @@ from ..storage.merge import merge
 from . import meta as meta_mod
 
 if TYPE_CHECKING:
-    from ..cache.query import Query
     from ..client import QueryClient
+    from ..query.query import Query
 
 log = logging.getLogger("crdtsync.offline")
 

@@ -34,9 +34,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..cache.events import QueryUpdated
-from ..cache.state import Error, Failed, Success
 from ..clock import Clock, TimerHandle
+from ..query.events import QueryUpdated
+from ..query.state import Error, Failed, Success
 from .channel import ChannelStatus, LocalChannel
 
 if TYPE_CHECKING:

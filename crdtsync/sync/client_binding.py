@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..cache.events import CacheEvent, ObserverAdded, QueryRemoved
+from ..query.events import CacheEvent, ObserverAdded, QueryRemoved
 from .provider import SyncProvider
 
 if TYPE_CHECKING:

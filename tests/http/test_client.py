@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from crdtsync import ClientError, QueryClient
-from crdtsync.errors import CancelledError, MutationCancelledError, TransportError
+from crdtsync.errors import MutationCancelledError, QueryCancelledError, TransportError
 from crdtsync.http import HttpClient, HTTPClientError, HTTPTransportError
 from crdtsync.http.testing import serve_asgi
 
@@ -140,7 +140,7 @@ async def test_cancelling_the_query_cancels_the_request(app: App, api: HttpClien
     await client.cancel_queries(("slow",))
 
     await asyncio.wait_for(disconnected.wait(), TIMEOUT)  # the server saw the connection go
-    with pytest.raises(CancelledError):
+    with pytest.raises(QueryCancelledError):
         await fetch
     assert client.get_query_data(("slow",)) is None
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from crdtsync import ClientError, CrdtsyncError
-from crdtsync.cache.options import is_client_error
 from crdtsync.errors import AuthError, TransportError, VersionConflictError
 from crdtsync.http import errors as http
+from crdtsync.query.options import is_client_error
 
 ARGS = {"method": "PUT", "url": "http://api/todos/1", "status": 409, "headers": {"ETag": '"4"'},
         "body": b'{"id": 1}'}

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from crdtsync import FakeClock, QueryClient, Replica
-from crdtsync.cache import QueryFunctionContext
 from crdtsync.errors import ConflictError, VersionConflictError
 from crdtsync.mutations import ConflictDetected, FieldConflict, VersionConflictDetected
+from crdtsync.query import QueryFunctionContext
 from crdtsync.values import MISSING
 
 from .conftest import Gate, Link, merge_fields

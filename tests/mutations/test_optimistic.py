@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from crdtsync import QueryClient
-from crdtsync.cache import QueryFunctionContext
 from crdtsync.origins import OriginKind
+from crdtsync.query import QueryFunctionContext
 from crdtsync.values import MISSING
 
 from .conftest import Gate, merge_fields

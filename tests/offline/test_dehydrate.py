@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crdtsync import FakeClock, QueryClient
-from crdtsync.cache.filters import QueryFilters
 from crdtsync.errors import HydrationError
 from crdtsync.offline import dehydrate, hydrate
 from crdtsync.offline.dehydrate import decode
+from crdtsync.query.filters import QueryFilters
 from crdtsync.replica import Replica
 from crdtsync.testing.strategies import edit_ops
 

@@ -11,8 +11,9 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from crdtsync.cache import QueryFunctionContext
-from tests.cache.conftest import client, clock
+from tests.query.conftest import client, clock
+
+from crdtsync.query import QueryFunctionContext
 
 __all__ = ["Server", "client", "clock", "returning", "settle"]
 

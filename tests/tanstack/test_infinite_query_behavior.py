@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from crdtsync import QueryClient
-from crdtsync.cache import QueryFunctionContext
+from crdtsync.query import QueryFunctionContext
 
 
 def pages_fn(calls: list[tuple[Any, Any]]) -> Any:

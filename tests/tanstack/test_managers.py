@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from crdtsync.cache import FocusManager, OnlineManager
+from crdtsync.query import FocusManager, OnlineManager
 
 
 def test_focus_manager_starts_focused() -> None:

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from crdtsync import INFINITY, FakeClock, QueryClient
-from crdtsync.cache import QueryFunctionContext
-from crdtsync.errors import CancelledError, InvalidValueError, QueryNotFoundError
+from crdtsync.errors import InvalidValueError, QueryCancelledError, QueryNotFoundError
+from crdtsync.query import QueryFunctionContext
 from tests.tanstack.conftest import Server, returning, settle
 
 
@@ -98,13 +98,13 @@ async def test_retries_continue_after_reconnect(client: QueryClient, clock: Fake
 
 
 async def test_cancelling_a_paused_query_raises_cancelled(client: QueryClient) -> None:
-    """query: 'should throw a CancelledError when a paused query is cancelled'."""
+    """query: 'should throw a QueryCancelledError when a paused query is cancelled'."""
     client.online_manager.set_online(False)
     task = asyncio.create_task(client.fetch_query(("pc",), returning("d")))
     await settle()
     assert client.get_query_state(("pc",)).fetch_status == "paused"  # type: ignore[union-attr]
     await client.cancel_queries(("pc",))
-    with pytest.raises(CancelledError):
+    with pytest.raises(QueryCancelledError):
         await asyncio.wait_for(task, 2)
     client.online_manager.set_online(True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from crdtsync import FakeClock, QueryClient
-from crdtsync.cache import (
+from crdtsync.query import (
     ObserverAdded,
     ObserverRemoved,
     QueryAdded,

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from crdtsync import INFINITY, FakeClock, QueryClient, Replica
-from crdtsync.cache import QueryFilters
-from crdtsync.errors import CancelledError
+from crdtsync.errors import QueryCancelledError
 from crdtsync.origins import remote_origin
+from crdtsync.query import QueryFilters
 from tests.tanstack.conftest import Server, returning, settle
 
 
@@ -57,7 +57,7 @@ async def test_cancel_queries_revert_without_data_raises_cancelled(client: Query
     task = asyncio.create_task(client.fetch_query(("c0",), server.fn))
     await settle()
     await client.cancel_queries(("c0",))
-    with pytest.raises(CancelledError):
+    with pytest.raises(QueryCancelledError):
         await asyncio.wait_for(task, 2)
     state = client.get_query_state(("c0",))
     assert state is not None and state.status == "pending" and state.fetch_status == "idle"
@@ -65,16 +65,16 @@ async def test_cancel_queries_revert_without_data_raises_cancelled(client: Query
 
 async def test_cancel_queries_without_revert_sets_error(client: QueryClient) -> None:
     """cancelQueries: 'should not revert if revert option is set to false' (status error with a
-    CancelledError)."""
+    QueryCancelledError)."""
     client.set_query_data(("c1",), "old")
     server = Server()
     task = asyncio.create_task(client.fetch_query(("c1",), server.fn))
     await settle()
     await client.cancel_queries(("c1",), revert=False)
-    with pytest.raises(CancelledError):
+    with pytest.raises(QueryCancelledError):
         await asyncio.wait_for(task, 2)
     state = client.get_query_state(("c1",))
-    assert state is not None and state.status == "error" and isinstance(state.error, CancelledError)
+    assert state is not None and state.status == "error" and isinstance(state.error, QueryCancelledError)
     assert state.data == "old"
 
 

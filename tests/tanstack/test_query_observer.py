@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from crdtsync import INFINITY, FakeClock, QueryClient
-from crdtsync.cache.state import Invalidate
+from crdtsync.query.state import Invalidate
 from tests.tanstack.conftest import Server, returning, settle
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from crdtsync import FakeClock, QueryClient
-from crdtsync.cache import QueryFunctionContext
+from crdtsync.query import QueryFunctionContext
 
 
 class FakeAPI:

@@ -1,4 +1,4 @@
-"""The query reducer (crdtsync/cache/state.py): each action's rules, and purity."""
+"""The query reducer (crdtsync/query/state.py): each action's rules, and purity."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crdtsync.cache.state import (
+from crdtsync.query.state import (
     Action,
     Cancelled,
     Continue,

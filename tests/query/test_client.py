@@ -8,12 +8,12 @@ import random
 from typing import Any
 
 import pytest
+from tests.query.conftest import FakeAPI, wait_for
 
 from crdtsync import ClientError, FakeClock, QueryClient
-from crdtsync.cache import Cascades, KeyFamily, QueryFilters
 from crdtsync.core.retry import default_retry_delay
 from crdtsync.errors import QueryNotFoundError
-from tests.cache.conftest import FakeAPI, wait_for
+from crdtsync.query import Cascades, KeyFamily, QueryFilters
 
 
 async def test_fetch_then_serve_fresh_data_from_cache(client: QueryClient, api: FakeAPI, clock: FakeClock) -> None:
@@ -288,7 +288,7 @@ async def test_network_mode_online_pauses_until_online(client: QueryClient, api:
 
 
 async def test_offline_first_pauses_only_retries(client: QueryClient, api: FakeAPI, clock: FakeClock) -> None:
-    from crdtsync.cache import NetworkMode
+    from crdtsync.query import NetworkMode
 
     client.online_manager.set_online(False)
     api.fail_next.append(RuntimeError("no network"))
@@ -324,7 +324,7 @@ async def test_infinite_query(client: QueryClient) -> None:
 
 
 async def test_cache_events_and_event_log(client: QueryClient, api: FakeAPI) -> None:
-    from crdtsync.cache import QueryAdded, QueryRemoved, QueryUpdated
+    from crdtsync.query import QueryAdded, QueryRemoved, QueryUpdated
 
     events: list[Any] = []
     client.query_cache.subscribe(events.append)

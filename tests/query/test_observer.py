@@ -7,10 +7,10 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.query.conftest import FakeAPI, wait_for
 
 from crdtsync import FakeClock, QueryClient
-from crdtsync.cache import QueryObserverResult
-from tests.cache.conftest import FakeAPI, wait_for
+from crdtsync.query import QueryObserverResult
 
 FIELDS = ("title", "done", "owner")
 

@@ -6,7 +6,7 @@ mutation, a peer's update). Everything else in the state (status, timestamps, er
 failure counts) is metadata owned by this object and changed only through :func:`reduce`.
 
 Concurrent ``fetch()`` calls share one task (deduplication). ``cancel()`` stops the task and
-keeps the previous data; the query is then in error with a ``CancelledError``. With
+keeps the previous data; the query is then in error with a ``QueryCancelledError``. With
 ``revert=True`` the metadata goes back to what it was when the fetch began and the fetch
 returns that data (as TanStack's ``cancel({revert})``).
 """
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from ..core.network import NetworkMode
 from ..core.removable import Removable
 from ..core.retryer import Retryer
-from ..errors import CancelledError, QueryNotFoundError
+from ..errors import QueryCancelledError, QueryNotFoundError
 from ..keys import QueryKey
 from ..origins import FETCH, LOCAL, Origin
 from ..values import MISSING, replace_equal_deep
@@ -287,7 +287,7 @@ class Query(Removable):
             assert task is not None
             try:
                 return await asyncio.shield(task)
-            except CancelledError as exc:
+            except QueryCancelledError as exc:
                 # A silent cancel means a newer fetch replaced this one: wait for that instead.
                 if exc.silent and self._task is not task and self._task is not None:
                     continue
@@ -300,7 +300,7 @@ class Query(Removable):
                 if self._task is not task and self._task is not None:
                     continue
                 revert, silent = self._cancel_request or (False, False)
-                raise CancelledError(revert=revert, silent=silent) from None
+                raise QueryCancelledError(revert=revert, silent=silent) from None
 
     def cancel(self, *, revert: bool = False, silent: bool = False) -> None:
         """Cancel the fetch in flight (no-op when idle)."""
@@ -342,12 +342,12 @@ class Query(Removable):
         retryer: Retryer[Any] = Retryer(
             lambda: self._call_query_fn(meta), retry=self.options.retry, retry_delay=self.options.retry_delay,
             clock=self.client.clock, rng=self.client.random, gate=gate,
-            on_fail=lambda n, err: self.dispatch(Failed(n, err)), passthrough=(CancelledError,))
+            on_fail=lambda n, err: self.dispatch(Failed(n, err)), passthrough=(QueryCancelledError,))
         self._retryer = retryer
         try:
             try:
                 data = await retryer.run()
-            except (asyncio.CancelledError, CancelledError):
+            except (asyncio.CancelledError, QueryCancelledError):
                 raise
             except Exception as err:
                 self.dispatch(Error(err, self.client.clock.now()))
@@ -360,12 +360,12 @@ class Query(Removable):
         except asyncio.CancelledError:
             revert, silent = self._cancel_request or (False, False)
             if not (revert or silent):  # as TanStack: a plain cancel is an error of the query
-                self.dispatch(Error(CancelledError(revert=False, silent=False), self.client.clock.now()))
-                raise CancelledError(revert=revert, silent=silent) from None
+                self.dispatch(Error(QueryCancelledError(revert=False, silent=False), self.client.clock.now()))
+                raise QueryCancelledError(revert=revert, silent=silent) from None
             self.dispatch(Cancelled(revert_state if revert else None))
             if revert and not silent and self.state.has_data:
                 return self.state.data  # as TanStack: resolve with the restored data
-            raise CancelledError(revert=revert, silent=silent) from None
+            raise QueryCancelledError(revert=revert, silent=silent) from None
 
     async def _call_query_fn(self, meta: dict[str, Any] | None) -> Any:
         fn = self.options.query_fn

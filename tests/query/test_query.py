@@ -1,4 +1,4 @@
-"""Query (crdtsync/cache/query.py) on its own: its state changes only through the reducer, its
+"""Query (crdtsync/query/query.py) on its own: its state changes only through the reducer, its
 data follows the document, its fetch uses the injected writer and the shared retryer, and its
 gc timer removes it from its cache.
 
@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 
 from crdtsync import FakeClock, QueryClient, SystemClock
-from crdtsync.cache.events import CacheEvent, QueryUpdated
-from crdtsync.cache.options import QueryFunctionContext, QueryOptions
-from crdtsync.cache.query import Query
-from crdtsync.cache.state import Action, Continue, DataChanged, Error, Failed, Fetch, Pause, Success
 from crdtsync.errors import QueryNotFoundError
 from crdtsync.keys import hash_key
 from crdtsync.origins import FETCH, LOCAL
+from crdtsync.query.events import CacheEvent, QueryUpdated
+from crdtsync.query.options import QueryFunctionContext, QueryOptions
+from crdtsync.query.query import Query
+from crdtsync.query.state import Action, Continue, DataChanged, Error, Failed, Fetch, Pause, Success
 from crdtsync.values import MISSING
 
 

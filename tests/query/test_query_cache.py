@@ -1,4 +1,4 @@
-"""QueryCache (crdtsync/cache/query_cache.py): hash -> Query, find and find_all with filters,
+"""QueryCache (crdtsync/query/query_cache.py): hash -> Query, find and find_all with filters,
 removal, typed events and the event log."""
 
 from __future__ import annotations
@@ -7,13 +7,13 @@ import asyncio
 from typing import Any
 
 from crdtsync import FakeClock, QueryClient
-from crdtsync.cache.events import CacheEvent, ObserverAdded, ObserverRemoved, QueryAdded, QueryRemoved, QueryUpdated
-from crdtsync.cache.filters import QueryFilters
-from crdtsync.cache.options import QueryFunctionContext, QueryOptions
-from crdtsync.cache.query import Query
-from crdtsync.cache.query_cache import QueryCache
-from crdtsync.cache.state import Invalidate
 from crdtsync.origins import FETCH
+from crdtsync.query.events import CacheEvent, ObserverAdded, ObserverRemoved, QueryAdded, QueryRemoved, QueryUpdated
+from crdtsync.query.filters import QueryFilters
+from crdtsync.query.options import QueryFunctionContext, QueryOptions
+from crdtsync.query.query import Query
+from crdtsync.query.query_cache import QueryCache
+from crdtsync.query.state import Invalidate
 
 
 def build(client: QueryClient, key: tuple[Any, ...], **options: Any) -> Query:
