@@ -8,12 +8,12 @@ import random
 from typing import Any
 
 import pytest
-from tests.query.conftest import FakeAPI, wait_for
 
 from crdtsync import ClientError, FakeClock, QueryClient
 from crdtsync.core.retry import default_retry_delay
 from crdtsync.errors import QueryNotFoundError
 from crdtsync.query import Cascades, KeyFamily, QueryFilters
+from tests.query.conftest import FakeAPI, wait_for
 
 
 async def test_fetch_then_serve_fresh_data_from_cache(client: QueryClient, api: FakeAPI, clock: FakeClock) -> None:

@@ -7,10 +7,10 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.query.conftest import FakeAPI, wait_for
 
 from crdtsync import FakeClock, QueryClient
 from crdtsync.query import QueryObserverResult
+from tests.query.conftest import FakeAPI, wait_for
 
 FIELDS = ("title", "done", "owner")
 

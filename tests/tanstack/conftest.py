@@ -11,9 +11,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from tests.query.conftest import client, clock
-
 from crdtsync.query import QueryFunctionContext
+from tests.query.conftest import client, clock
 
 __all__ = ["Server", "client", "clock", "returning", "settle"]
 
