@@ -5,7 +5,9 @@ own publication and slot names cannot collide); its slots are dropped with it.""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,17 +35,24 @@ def _with_db(url: str, dbname: str) -> str:
     return make_conninfo(**params)
 
 
+@contextlib.contextmanager
+def fresh_database(server: str) -> Iterator[str]:
+    """A new, empty database on ``server`` (its URL), dropped with its slots afterwards."""
+    name = f"crdtsync_test_{os.getpid()}_{next(_counter)}"
+    _drop(server, name)  # a leftover of an earlier run on a given server
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield _with_db(server, name)
+    finally:
+        _drop(server, name)
+
+
 @pytest.fixture
 def pg_url(pg_server: str) -> Iterator[str]:
     """A fresh, empty database on the test server."""
-    name = f"crdtsync_test_{next(_counter)}"
-    _drop(pg_server, name)  # a leftover of an earlier run on a given server
-    with psycopg.connect(pg_server, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield _with_db(pg_server, name)
-    finally:
-        _drop(pg_server, name)
+    with fresh_database(pg_server) as url:
+        yield url
 
 
 def _drop(server: str, name: str) -> None:
