@@ -165,3 +165,18 @@ async def test_mapping_errors(pg_url: str, sql: Any, tmp_path: Path) -> None:
                   Table("todos", TODO, columns=["nope"])):
         with pytest.raises(TableMappingError):
             await bridge(pg_url, tmp_path, table).start()
+
+
+async def test_a_lost_slot_means_a_fresh_copy(pg_url: str, sql: Any, tmp_path: Path) -> None:
+    await sql.execute("INSERT INTO todos VALUES (1, 'a'), (2, 'b')")
+    async with bridge(pg_url, tmp_path):
+        pass
+    await sql.execute("SELECT pg_drop_replication_slot('crdtsync')")  # as if invalidated
+    await sql.execute("DELETE FROM todos WHERE id = 1")
+    await sql.execute("INSERT INTO todos VALUES (3, 'c')")
+    async with bridge(pg_url, tmp_path) as b:
+        assert b.copied_rows == 2
+        assert doc_entities(b.replica) == await table_entities(sql)
+        await sql.execute("UPDATE todos SET done = true WHERE id = 3")
+        await b.wait_caught_up()
+        assert doc_entities(b.replica) == await table_entities(sql)
