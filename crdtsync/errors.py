@@ -40,6 +40,10 @@ The tree::
     │   ├── CorruptStoreError      stored bytes do not decode; the store refuses to overwrite them
     │   └── RoomUnavailableError   a relay room's document could not be loaded
     ├── HydrationError             bytes given to ``hydrate`` are not a dehydrated state
+    ├── PostgresError              crdtsync.postgres: the database or its change feed failed
+    │   ├── PgOutputError          a pgoutput message does not decode (truncated, unknown type)
+    │   ├── SlotBusyError          another bridge holds the replication slot's advisory lock
+    │   └── TableMappingError      a declared table is missing, has no primary key, or a column is unknown
     ├── AuthError                  a token is malformed, badly signed or expired
     ├── LimitExceededError         a configured limit (rate, queue, rooms, connections) was hit
     ├── SimulationError            crdtsync.testing was used wrongly (bad argument, unknown peer)
@@ -232,6 +236,23 @@ class RoomUnavailableError(StorageError):
 class HydrationError(CrdtsyncError, ValueError):
     """Bytes given to :func:`crdtsync.offline.hydrate` are not a dehydrated state (truncated,
     another format, an update that does not decode). Nothing was applied."""
+
+
+class PostgresError(CrdtsyncError):
+    """crdtsync.postgres: the database, its setup or its change feed failed (the driver's
+    error, if any, is the ``__cause__``)."""
+
+
+class PgOutputError(PostgresError, ValueError):
+    """A pgoutput logical replication message does not decode."""
+
+
+class SlotBusyError(PostgresError):
+    """Another bridge holds the advisory lock of this replication slot (one owner at a time)."""
+
+
+class TableMappingError(PostgresError, ValueError):
+    """A declared table does not exist, has no primary key, or names a column it lacks."""
 
 
 class AuthError(CrdtsyncError):
