@@ -164,7 +164,8 @@ ServerEvent: TypeAlias = JoinRoom | LeaveRoom | Authenticated | CloseConnection
 class ServerSession:
     """One native connection, server side. ``member_key`` names it in rooms (and owns its
     awareness states); ``authenticate(token)`` returns Claims or raises AuthError; ``now()``
-    is the clock; ``emit(frame)`` sends (without blocking)."""
+    is the clock; ``emit(frame)`` sends (without blocking); ``on_error(code)`` is told the
+    code of every Error sent (metrics)."""
 
     def __init__(
         self,
@@ -175,6 +176,7 @@ class ServerSession:
         emit: Callable[[bytes], None],
         member_key: Hashable,
         session_id: str,
+        on_error: Callable[[str], None] = lambda code: None,
     ):
         self.limits = limits
         self._authenticate = authenticate
@@ -191,7 +193,7 @@ class ServerSession:
         self._refused: dict[str, int] = {}  # document -> seq of its first refused write, until resubscribed
         self._pending_vectors: dict[str, bytes] = {}  # the client's state vector for each pending join
         self._events: list[ServerEvent] = []
-        self.errors_sent: list[str] = []  # codes of the Errors sent (for metrics)
+        self._on_error = on_error
 
     # -- reading ------------------------------------------------------------------------------
     def events(self) -> list[ServerEvent]:
@@ -219,11 +221,11 @@ class ServerSession:
         self._flush()
 
     def _error(self, code: str, message: str, doc_id: str | None = None, seq: int = 0) -> None:
-        self.errors_sent.append(str(code))
+        self._on_error(str(code))
         self._send(Error(code, message[:500], doc_id, False, seq))
 
     def _fatal(self, code: str, message: str, close_code: int = CLOSE_POLICY) -> None:
-        self.errors_sent.append(str(code))
+        self._on_error(str(code))
         if self.conn.state not in (State.CLOSING, State.CLOSED):
             self.conn.reject(code, message[:500])
             self._flush()
@@ -235,7 +237,7 @@ class ServerSession:
         try:
             self.conn.receive_bytes(frame)
         except ProtocolError as exc:
-            self.errors_sent.append("bad_frame")
+            self._on_error(ErrorCode.BAD_FRAME)
             self._flush()  # the Connection queued a fatal Error
             self._events.append(CloseConnection(CLOSE_POLICY, f"protocol error: {exc}"))
             return

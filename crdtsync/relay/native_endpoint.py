@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Hashable
 
 from websockets.asyncio.server import ServerConnection
 
@@ -28,14 +27,13 @@ from ..protocol.native import ErrorCode
 from ..protocol.server_session import (
     Authenticated,
     CloseConnection,
-    FrameCache,
     JoinRoom,
     LeaveRoom,
     ServerEvent,
     ServerLimits,
     ServerSession,
 )
-from .auth import Claims, authenticate
+from .auth import authenticate
 from .context import RelayContext
 from .peer import CLOSE_RATE_LIMITED, Peer
 from .room import Room
@@ -66,25 +64,10 @@ class NativeSession:
             emit=peer.send,
             member_key=peer.key,
             session_id=f"s{peer.id}",
+            on_error=lambda code: ctx.metrics.errors.labels(code).inc(),
         )
         self._join_tasks: dict[str, asyncio.Task[None]] = {}
         self._expiry: TimerHandle | None = None
-        self._reported = 0  # errors_sent already counted in the metrics
-
-    @property
-    def key(self) -> Hashable:
-        return self.peer.key
-
-    @property
-    def claims(self) -> Claims | None:
-        return self.session.claims
-
-    # the room talks to the session; these keep NativeSession usable as a member too
-    def deliver_update(self, doc_id: str, update: bytes, frames: FrameCache) -> None:
-        self.session.deliver_update(doc_id, update, frames)
-
-    def deliver_awareness(self, doc_id: str, payload: bytes, frames: FrameCache) -> None:
-        self.session.deliver_awareness(doc_id, payload, frames)
 
     async def run(self, ws: ServerConnection) -> None:
         try:
@@ -123,11 +106,7 @@ class NativeSession:
         self._react()
 
     def _react(self) -> None:
-        """Do what the session asked for, and count the errors it sent."""
-        errors = self.session.errors_sent
-        for code in errors[self._reported:]:
-            self.ctx.metrics.errors.labels(code).inc()
-        self._reported = len(errors)
+        """Do what the session asked for."""
         for ev in self.session.events():
             self._on_event(ev)
 
