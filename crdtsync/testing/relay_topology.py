@@ -41,7 +41,7 @@ from ..relay import NATIVE_PATH, Relay, RelayConfig
 from ..replica import Replica
 from ..storage.memory import MemoryStore
 from ..sync import Backoff, SyncProvider
-from ..transport.base import CLOSE_NORMAL, Transport
+from ..transport.base import Transport
 from ..transport.websocket import connect_websocket
 from .assertions import assert_converged
 from .contains import decode_state_vector
@@ -49,29 +49,6 @@ from .contains import decode_state_vector
 __all__ = ["ClientNode", "RelayTopology"]
 
 SETTLE_TIMEOUT = 30.0
-
-
-class _DroppableTransport:
-    """A websocket transport the topology can cut (a dropped connection)."""
-
-    def __init__(self, inner: Transport):
-        self.inner = inner
-
-    async def send(self, frame: bytes) -> None:
-        await self.inner.send(frame)
-
-    async def recv(self) -> bytes:
-        return await self.inner.recv()
-
-    async def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
-        await self.inner.close(code, reason)
-
-    @property
-    def closed(self) -> bool:
-        return self.inner.closed
-
-    async def wait_closed(self) -> None:
-        await self.inner.wait_closed()
 
 
 @dataclass(eq=False)
@@ -83,7 +60,7 @@ class ClientNode:
     provider: SyncProvider
     partitioned: bool = False
     incarnation: int = 0
-    transports: list[_DroppableTransport] = field(default_factory=list)
+    transports: list[Transport] = field(default_factory=list)  # its connections, to cut them
     #: (doc, key, value) of every edit of the current incarnation not yet acknowledged
     unacked: list[tuple[str, str, Any]] = field(default_factory=list)
 
@@ -131,7 +108,7 @@ class RelayTopology:
         async def connect() -> Transport:
             if node.partitioned or self.relay is None:
                 raise TransportError(f"{name} is partitioned from the relay")
-            t = _DroppableTransport(await connect_websocket(self.relay.url + NATIVE_PATH))
+            t = await connect_websocket(self.relay.url + NATIVE_PATH)
             node.transports.append(t)
             return t
 
