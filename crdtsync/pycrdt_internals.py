@@ -13,6 +13,8 @@ Raw access (fast paths that skip pycrdt's per-call wrappers):
   index, as ``Map.__setitem__`` does for maps).
 - :func:`to_json`: yrs's linear JSON export of a shared Map or Array.
 - :func:`is_pycrdt_panic`: recognise the ``PanicException`` of a yrs panic.
+- :func:`apply_untrusted` / :func:`update_since`: apply received bytes, or diff against a
+  received state vector, with every pycrdt failure (a panic included) as a ``FrameError``.
 
 Commit points: commit an open transaction half-way and go on in a new one.
 
@@ -38,6 +40,8 @@ from collections.abc import Callable
 from typing import Any
 
 from pycrdt import Array, Doc, Map
+
+from .errors import FrameError
 
 
 def open_txn(doc: Doc[Any]) -> Any:
@@ -92,6 +96,26 @@ def is_pycrdt_panic(exc: BaseException) -> bool:
     ``BaseException``, so ``except Exception`` does not catch it; callers applying untrusted
     bytes turn it into a typed error instead."""
     return type(exc).__name__ == "PanicException"
+
+
+def apply_untrusted(doc: Doc[Any], update: bytes) -> None:
+    """Apply ``update`` (bytes from a peer); :class:`FrameError` when it does not decode."""
+    try:
+        doc.apply_update(update)
+    except BaseException as exc:  # pycrdt's PanicException is a BaseException
+        if not isinstance(exc, Exception) and not is_pycrdt_panic(exc):
+            raise
+        raise FrameError(f"update does not decode: {exc}") from exc
+
+
+def update_since(doc: Doc[Any], state_vector: bytes) -> bytes:
+    """What a peer with ``state_vector`` is missing; :class:`FrameError` for a bad vector."""
+    try:
+        return bytes(doc.get_update(state_vector))
+    except BaseException as exc:
+        if not isinstance(exc, Exception) and not is_pycrdt_panic(exc):
+            raise
+        raise FrameError(f"bad state vector: {exc}") from exc
 
 
 # -- commit points ----------------------------------------------------------------------------

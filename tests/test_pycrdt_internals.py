@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from pycrdt import Array, Doc, Map
 
+from crdtsync.errors import FrameError
 from crdtsync.pycrdt_internals import (
+    apply_untrusted,
     array_set,
     insert_raw,
     is_pycrdt_panic,
@@ -17,6 +20,7 @@ from crdtsync.pycrdt_internals import (
     open_txn,
     raw,
     to_json,
+    update_since,
 )
 
 
@@ -76,3 +80,16 @@ def test_is_pycrdt_panic() -> None:
 
     assert is_pycrdt_panic(PanicException())
     assert not is_pycrdt_panic(ValueError())
+
+
+def test_untrusted_bytes_fail_as_frame_errors_and_good_ones_apply() -> None:
+    src: Doc[Any] = Doc()
+    src.get("m", type=Map)["k"] = "v"
+    dst: Doc[Any] = Doc()
+    apply_untrusted(dst, bytes(src.get_update()))
+    assert dst.get("m", type=Map)["k"] == "v"
+    assert update_since(dst, bytes(src.get_state())) == b"\x00\x00"
+    with pytest.raises(FrameError, match="does not decode"):
+        apply_untrusted(dst, b"\xff\xfe\xfd")
+    with pytest.raises(FrameError, match="bad state vector"):
+        update_since(dst, b"\xff\xff\xff")

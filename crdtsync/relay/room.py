@@ -35,11 +35,11 @@ from typing import Any, Protocol
 from pycrdt import Doc
 
 from ..clock import Clock, TimerHandle
-from ..errors import FrameError, RoomUnavailableError
+from ..errors import RoomUnavailableError
 from ..protocol.awareness import AwarenessChange, AwarenessEntry, AwarenessRegistry, encode_awareness
+from ..pycrdt_internals import apply_untrusted, update_since
 from ..storage.base import DocumentStore
 from ..storage.merge import EMPTY_UPDATE, merge_batch
-from ..values import is_pycrdt_panic
 from .config import RelayConfig
 from .metrics import RelayMetrics
 
@@ -237,10 +237,7 @@ class Room:
 
     def sync_step2(self, state_vector: bytes) -> bytes:
         """The update a peer with ``state_vector`` is missing. FrameError on a bad vector."""
-        try:
-            return bytes(self.doc.get_update(state_vector))
-        except Exception as exc:
-            raise FrameError(f"bad state vector: {exc}") from exc
+        return update_since(self.doc, state_vector)
 
     def state_vector(self) -> bytes:
         return bytes(self.doc.get_state())
@@ -266,12 +263,7 @@ class Room:
                 self._durable.append(on_durable)
                 self._request_flush(0.0)
             return
-        try:
-            self.doc.apply_update(update)
-        except BaseException as exc:  # pycrdt's PanicException is a BaseException
-            if not isinstance(exc, Exception) and not is_pycrdt_panic(exc):
-                raise
-            raise FrameError(f"update does not decode: {exc}") from exc
+        apply_untrusted(self.doc, update)
         self.metrics.updates_in.inc()
         cache: FrameCache = frames if frames is not None else {}
         sender_key = sender.key if sender is not None else None

@@ -46,6 +46,7 @@ from ..protocol.server_session import (
     ServerSession,
 )
 from ..protocol.token import Access, Claims, Grant
+from ..pycrdt_internals import apply_untrusted, update_since
 from ..transport.base import Transport
 from ..transport.memory import MemoryTransport, memory_pair
 
@@ -92,10 +93,7 @@ class _MemoryRoom:
         return self.relay.doc(self.doc_id)  # looked up each time: ``docs.clear()`` forgets it
 
     def sync_step2(self, state_vector: bytes) -> bytes:
-        try:
-            return bytes(self.doc.get_update(state_vector))
-        except Exception as exc:
-            raise FrameError(f"bad state vector: {exc}") from exc
+        return update_since(self.doc, state_vector)
 
     def state_vector(self) -> bytes:
         return bytes(self.doc.get_state())
@@ -103,10 +101,7 @@ class _MemoryRoom:
     def apply_update(self, update: bytes, sender: Any, *, frames: FrameCache | None = None,
                      on_durable: Callable[[], None] | None = None) -> None:
         if update != EMPTY_UPDATE:
-            try:
-                self.doc.apply_update(update)
-            except Exception as exc:
-                raise FrameError(f"update does not decode: {exc}") from exc
+            apply_untrusted(self.doc, update)
             cache: FrameCache = frames if frames is not None else {}
             for key, member in list(self.members.items()):
                 if key != sender.key:
