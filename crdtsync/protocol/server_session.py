@@ -88,9 +88,6 @@ FRAME_NATIVE_AWARENESS = "native.awareness"
 _UNCUTTABLE = b"!"  # in a FrameCache count entry: the update cannot be cut to that limit (reason follows)
 EMPTY_STATE_VECTOR = b"\x00"
 
-# close codes the shell uses (the websocket close code after a fatal Error)
-CLOSE_POLICY = CloseCode.POLICY
-CLOSE_TOKEN_EXPIRED = CloseCode.TOKEN_EXPIRED
 
 
 class RoomView(Protocol):
@@ -224,7 +221,7 @@ class ServerSession:
         self._on_error(str(code))
         self._send(Error(code, message[:500], doc_id, False, seq))
 
-    def _fatal(self, code: str, message: str, close_code: int = CLOSE_POLICY) -> None:
+    def _fatal(self, code: str, message: str, close_code: int = CloseCode.POLICY) -> None:
         self._on_error(str(code))
         if self.conn.state not in (State.CLOSING, State.CLOSED):
             self.conn.reject(code, message[:500])
@@ -239,7 +236,7 @@ class ServerSession:
         except ProtocolError as exc:
             self._on_error(ErrorCode.BAD_FRAME)
             self._flush()  # the Connection queued a fatal Error
-            self._events.append(CloseConnection(CLOSE_POLICY, f"protocol error: {exc}"))
+            self._events.append(CloseConnection(CloseCode.POLICY, f"protocol error: {exc}"))
             return
         for event in self.conn.events_received():
             try:
@@ -253,7 +250,7 @@ class ServerSession:
     def token_expired(self) -> None:
         """The token's expiry came: end the session (readers too)."""
         if self.conn.is_open:
-            self._fatal(ErrorCode.UNAUTHORIZED, "token expired", CLOSE_TOKEN_EXPIRED)
+            self._fatal(ErrorCode.UNAUTHORIZED, "token expired", CloseCode.TOKEN_EXPIRED)
 
     def rate_limited(self, message: str) -> None:
         """Tell the client it is being closed for going too fast (non-fatal: what it already
@@ -397,7 +394,7 @@ class ServerSession:
             return
         assert self.claims is not None
         if self.claims.expired(self._now()):
-            self._fatal(ErrorCode.UNAUTHORIZED, "token expired", CLOSE_TOKEN_EXPIRED)
+            self._fatal(ErrorCode.UNAUTHORIZED, "token expired", CloseCode.TOKEN_EXPIRED)
             return
         first = self._refused.get(doc_id)
         if first is not None:

@@ -23,6 +23,7 @@ from websockets.asyncio.server import ServerConnection
 
 from ..clock import TimerHandle
 from ..errors import LimitExceededError, RoomUnavailableError
+from ..protocol.close_codes import CloseCode
 from ..protocol.native import ErrorCode
 from ..protocol.server_session import (
     Authenticated,
@@ -35,7 +36,7 @@ from ..protocol.server_session import (
 )
 from .auth import authenticate
 from .context import RelayContext
-from .peer import CLOSE_RATE_LIMITED, Peer
+from .peer import Peer
 from .room import Room
 
 log = logging.getLogger("crdtsync.relay")
@@ -98,7 +99,7 @@ class NativeSession:
         message = f"held back by the rate limit for {held_for:.0f} s without a break; closing"
         self.session.rate_limited(message)
         self._react()
-        self.peer.close(CLOSE_RATE_LIMITED, message)
+        self.peer.close(CloseCode.RATE_LIMITED, message)
 
     def _token_expired(self) -> None:
         self._expiry = None

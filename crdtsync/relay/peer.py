@@ -11,7 +11,7 @@ Frames for a peer go through :meth:`Peer.send`, which never blocks:
 - **Slow path**: otherwise the frame joins a bounded queue drained by the peer's sender task:
   it waits for the socket to drain, then writes as many queued frames as fit in
   ``write_buffer`` in one write. When that queue already holds ``max_queue`` frames the peer is
-  a *slow consumer* and is closed with :data:`CLOSE_SLOW_CONSUMER` (1013, "try again later");
+  a *slow consumer* and is closed with :data:`CloseCode.SLOW_CONSUMER` (1013, "try again later");
   the others are not slowed.
 
 So at most about ``write_buffer`` bytes plus ``max_queue`` frames wait for one peer, and
@@ -23,7 +23,7 @@ Frames *from* a peer go through :meth:`Peer.serve`, which hands each one to the 
 order, paced by the connection's :class:`~.ratelimit.Throttle`: over the rate it waits before
 the next frame, and while it waits nothing is read, so TCP slows the client down. Nothing the
 peer sent is dropped for going fast; a peer held back for longer than ``max_throttle`` without a
-break is closed with :data:`CLOSE_RATE_LIMITED` (4029), and every frame it had already sent is
+break is closed with :data:`CloseCode.RATE_LIMITED` (4029), and every frame it had already sent is
 still handled. So is every frame a slow consumer (1013) had sent before its close.
 
 Create with :meth:`Peer.start`, run :meth:`Peer.serve`, and finish with :meth:`Peer.stop`.
@@ -51,23 +51,10 @@ from .ratelimit import Throttle
 
 log = logging.getLogger("crdtsync.relay")
 
-# the relay's close codes, by their old names (defined once, in CloseCode)
-CLOSE_GOING_AWAY = CloseCode.GOING_AWAY
-CLOSE_PROTOCOL_ERROR = CloseCode.PROTOCOL_ERROR
-CLOSE_BAD_DATA = CloseCode.BAD_DATA
-CLOSE_INVALID_PAYLOAD = CloseCode.INVALID_PAYLOAD
-CLOSE_POLICY = CloseCode.POLICY
-CLOSE_TOO_BIG = CloseCode.TOO_BIG
-CLOSE_INTERNAL = CloseCode.INTERNAL
-CLOSE_SLOW_CONSUMER = CloseCode.SLOW_CONSUMER
-CLOSE_TOKEN_EXPIRED = CloseCode.TOKEN_EXPIRED
-CLOSE_FORBIDDEN = CloseCode.FORBIDDEN
-CLOSE_ROOM_UNAVAILABLE = CloseCode.ROOM_UNAVAILABLE
-CLOSE_RATE_LIMITED = CloseCode.RATE_LIMITED
 
 #: closes after which the frames a peer had already sent are still handled (its stream is
 #: sound; only the relay's side gave up): a slow consumer, a client held back too long.
-_HANDLE_REST_AFTER = frozenset({CLOSE_SLOW_CONSUMER, CLOSE_RATE_LIMITED})
+_HANDLE_REST_AFTER = frozenset({CloseCode.SLOW_CONSUMER, CloseCode.RATE_LIMITED})
 
 _ids = itertools.count(1)
 
@@ -194,7 +181,7 @@ class Peer:
                 "slow consumer disconnected",
                 extra={"fields": {"peer": self.id, "queued": len(queue)}},
             )
-            self.close(CLOSE_SLOW_CONSUMER, "outgoing queue full", drain=False)
+            self.close(CloseCode.SLOW_CONSUMER, "outgoing queue full", drain=False)
             return
         queue.append(frame)
         self._wake.set()

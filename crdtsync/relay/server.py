@@ -29,6 +29,7 @@ from websockets.http11 import Request, Response
 
 from ..clock import Clock, SystemClock
 from ..errors import AuthError
+from ..protocol.close_codes import CloseCode
 from ..storage.base import DocumentStore
 from ..storage.memory import MemoryStore
 from .auth import Access, authenticate
@@ -36,7 +37,7 @@ from .config import RelayConfig, is_loopback
 from .context import RelayContext
 from .metrics import RelayMetrics
 from .native_endpoint import NativeSession
-from .peer import CLOSE_GOING_AWAY, Peer
+from .peer import Peer
 from .ratelimit import Throttle
 from .rooms import RoomManager
 from .yws import YjsSession
@@ -254,4 +255,4 @@ class Relay:
             await peer.stop()
             if self._stopping:
                 with contextlib.suppress(Exception):
-                    await ws.close(CLOSE_GOING_AWAY, "relay shutting down")
+                    await ws.close(CloseCode.GOING_AWAY, "relay shutting down")

@@ -34,20 +34,12 @@ from websockets.asyncio.server import ServerConnection
 from ..clock import TimerHandle
 from ..errors import FrameError, LimitExceededError, RoomUnavailableError
 from ..protocol.awareness import InvalidAwarenessError
+from ..protocol.close_codes import CloseCode
 from ..protocol.yjs import AuthDenied, SyncStep1, SyncStep2, YjsKind, encode_yjs, peek_yjs, update_frame
 from ..protocol.yjs import Awareness as YAwareness
 from .auth import Access
 from .context import RelayContext
-from .peer import (
-    CLOSE_BAD_DATA,
-    CLOSE_INTERNAL,
-    CLOSE_INVALID_PAYLOAD,
-    CLOSE_POLICY,
-    CLOSE_RATE_LIMITED,
-    CLOSE_ROOM_UNAVAILABLE,
-    CLOSE_TOKEN_EXPIRED,
-    Peer,
-)
+from .peer import Peer
 from .room import FrameCache, Room
 
 log = logging.getLogger("crdtsync.relay")
@@ -90,11 +82,11 @@ class YjsSession:
         try:
             room = await rooms.join(self.doc_id, self)
         except RoomUnavailableError as exc:
-            await ws.close(CLOSE_ROOM_UNAVAILABLE, str(exc)[:120])
+            await ws.close(CloseCode.ROOM_UNAVAILABLE, str(exc)[:120])
             return
         except LimitExceededError as exc:
             self.ctx.metrics.dropped.labels("max_rooms").inc()
-            await ws.close(CLOSE_POLICY, str(exc)[:120])
+            await ws.close(CloseCode.POLICY, str(exc)[:120])
             return
         self.room = room
         clock = self.ctx.clock
@@ -114,17 +106,17 @@ class YjsSession:
 
     def _token_expired(self) -> None:
         self._expiry = None
-        self.peer.close(CLOSE_TOKEN_EXPIRED, "token expired")
+        self.peer.close(CloseCode.TOKEN_EXPIRED, "token expired")
 
     def close_abusive(self, held_for: float) -> None:
-        self.peer.close(CLOSE_RATE_LIMITED, f"held back by the rate limit for {held_for:.0f} s; slow down")
+        self.peer.close(CloseCode.RATE_LIMITED, f"held back by the rate limit for {held_for:.0f} s; slow down")
 
     async def handle(self, frame: str | bytes) -> None:
         """Process one received frame (never raises)."""
         peer, room, metrics = self.peer, self.room, self.ctx.metrics
         assert room is not None
         if isinstance(frame, str):
-            peer.close(CLOSE_BAD_DATA, "y-websocket frames are binary")
+            peer.close(CloseCode.BAD_DATA, "y-websocket frames are binary")
             return
         metrics.bytes_in.inc(len(frame))
         now = self.ctx.clock.now()
@@ -137,7 +129,7 @@ class YjsSession:
                     peer.send(encode_yjs(AuthDenied(READ_ONLY_REASON)))
                     return
                 if peer.claims.expired(now):
-                    peer.close(CLOSE_TOKEN_EXPIRED, "token expired")
+                    peer.close(CloseCode.TOKEN_EXPIRED, "token expired")
                     return
                 update = frame[p.start : p.end]
                 frames: FrameCache = {FRAME_YJS_UPDATE: frame} if kind is YjsKind.UPDATE else {}
@@ -160,10 +152,10 @@ class YjsSession:
             peer.send(encode_yjs(AuthDenied(f"awareness rejected: {exc}"[:200])))
         except FrameError as exc:
             metrics.errors.labels("bad_frame").inc()
-            peer.close(CLOSE_INVALID_PAYLOAD, f"bad frame: {exc}")
+            peer.close(CloseCode.INVALID_PAYLOAD, f"bad frame: {exc}")
         except RoomUnavailableError as exc:
-            peer.close(CLOSE_ROOM_UNAVAILABLE, str(exc))
+            peer.close(CloseCode.ROOM_UNAVAILABLE, str(exc))
         except Exception:
             log.exception("internal error on a y-websocket frame", extra={"fields": {"doc": self.doc_id}})
             metrics.errors.labels("internal").inc()
-            peer.close(CLOSE_INTERNAL, "internal error")
+            peer.close(CloseCode.INTERNAL, "internal error")

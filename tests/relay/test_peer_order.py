@@ -10,9 +10,10 @@ import pytest
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
+from crdtsync.protocol.close_codes import CloseCode
 from crdtsync.relay.auth import Claims
 from crdtsync.relay.metrics import RelayMetrics
-from crdtsync.relay.peer import CLOSE_SLOW_CONSUMER, Peer, frame_header
+from crdtsync.relay.peer import Peer, frame_header
 from crdtsync.relay.ratelimit import Throttle
 
 
@@ -150,7 +151,7 @@ async def test_slow_consumer_is_closed_when_its_queue_is_full() -> None:
         peer.send(bytes([i]))
     assert peer.closing
     await peer.stop()
-    assert ws.closed and ws.closed[0][0] == CLOSE_SLOW_CONSUMER
+    assert ws.closed and ws.closed[0][0] == CloseCode.SLOW_CONSUMER
     assert ws.transport.wire == []  # a slow consumer's queue is discarded
 
 
@@ -160,10 +161,10 @@ async def test_a_slow_consumer_still_gets_the_batch_it_was_promised_before_the_c
     frames = [b"%02d" % i + b"x" * 28 for i in range(8)]
     for f in frames:  # 4 in the batch, 3 queued, the 8th overflows the queue
         peer.send(f)
-    assert peer.closing and peer.close_code == CLOSE_SLOW_CONSUMER
+    assert peer.closing and peer.close_code == CloseCode.SLOW_CONSUMER
     assert ws.transport.wire == frames[:4]  # the batch went out before the close, in order
     await peer.stop()
-    assert ws.closed[0][0] == CLOSE_SLOW_CONSUMER
+    assert ws.closed[0][0] == CloseCode.SLOW_CONSUMER
     assert ws.transport.wire == frames[:4]
 
 
